@@ -1,0 +1,247 @@
+"""Shared base of the Tilewise algorithms: parameters, engine run, error mapping.
+
+Subclasses only declare their parameters (``initParameters``), extra checks
+(``parameterErrors``) and the engine step (``runEngine``). Layers are resolved to file paths in
+``prepareAlgorithm`` (main thread); ``processAlgorithm`` may run in a worker thread and only
+talks to the engine and the feedback.
+"""
+
+import os
+
+from qgis.core import (QgsProcessingAlgorithm,
+                       QgsProcessingException,
+                       QgsProcessingParameterBand,
+                       QgsProcessingParameterDefinition,
+                       QgsProcessingParameterNumber,
+                       QgsProcessingParameterRasterDestination,
+                       QgsProcessingParameterRasterLayer,
+                       QgsProcessingParameterString)
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+from ..engine import Cancelled, Engine, InputError, TilewiseError, parse_options
+from .feedback import FeedbackBridge
+
+ICON_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icon.svg")
+
+OUTPUT_EXTENSIONS = (".tif", ".tiff")
+
+COMMON_HELP = """\
+Advanced parameters:
+WORKERS: number of worker processes. 0 (default) uses all CPU cores; 1 runs the tiles in the \
+QGIS process itself, without worker processes.
+TILE_SIZE: side of the square tiles the raster is split into, in pixels. 0 (default) picks a \
+size automatically.
+OPTIONS: GDAL GeoTIFF creation options, KEY=VALUE pairs separated by |, e.g. \
+COMPRESS=DEFLATE|PREDICTOR=2|TILED=YES.
+Tiling guarantee: the output is identical, bit for bit, whatever the number of workers and the \
+tile size; tiles read the margin they need from their neighbours.
+Performance: the input is read once into shared memory and the workers read it from there, so \
+the memory needed is about the size of the input plus the output (uncompressed). Worker \
+processes take a moment to start: for small rasters, WORKERS=1 is often fastest.
+Input rasters must be files readable by GDAL (the 'gdal' data provider); the output is a \
+GeoTIFF file."""
+
+
+class TilewiseAlgorithm(QgsProcessingAlgorithm):
+    """Base of the Tilewise algorithms (in the style of QGIS's GdalAlgorithm)."""
+
+    INPUT = "INPUT"
+    BAND = "BAND"
+    OUTPUT = "OUTPUT"
+    WORKERS = "WORKERS"
+    TILE_SIZE = "TILE_SIZE"
+    OPTIONS = "OPTIONS"
+
+    #: raster parameters handed to the engine (opened in this order); optional ones may be empty
+    RASTER_INPUTS = (INPUT,)
+
+    #: engine parameter name -> QGIS parameter name, to name the culprit of an ``InputError``
+    ENGINE_PARAMETERS = {
+        "path": INPUT,
+        "inputs": INPUT,
+        "band": BAND,
+        "workers": WORKERS,
+        "tile_size": TILE_SIZE,
+        "options": OPTIONS,
+    }
+
+    def __init__(self):
+        super().__init__()
+        self._sources = {}
+        self._output = None
+        self._options = []
+
+    # --- subclass interface -------------------------------------------------------------------
+
+    def initParameters(self):  # noqa: N802
+        """Add the algorithm's own parameters (the common ones are added by the base)."""
+        raise NotImplementedError
+
+    def outputDescription(self):  # noqa: N802
+        """Label of the OUTPUT parameter."""
+        raise NotImplementedError
+
+    def helpText(self):  # noqa: N802
+        """What the algorithm does and its own parameters, one paragraph per line."""
+        raise NotImplementedError
+
+    def parameterErrors(self, parameters, context):  # noqa: N802
+        """Yield ``(parameter name, message)`` for invalid values the widgets cannot catch."""
+        return ()
+
+    def runEngine(self, eng, rasters, parameters, context, bridge):  # noqa: N802
+        """Run the engine on ``rasters`` (parameter name -> SharedRaster); return the result."""
+        raise NotImplementedError
+
+    # --- QgsProcessingAlgorithm ---------------------------------------------------------------
+
+    def createInstance(self):  # noqa: N802
+        return type(self)()
+
+    def tr(self, string):
+        return QCoreApplication.translate(type(self).__name__, string)
+
+    def icon(self):
+        return QIcon(ICON_PATH)
+
+    def svgIconPath(self):  # noqa: N802
+        return ICON_PATH
+
+    def shortHelpString(self):  # noqa: N802
+        return self.helpText() + "\n" + self.tr(COMMON_HELP)
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.initParameters()
+        for parameter in self._advancedParameters():
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            self.addParameter(parameter)
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT, self.outputDescription()))
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        for name, problem in self._bandErrors(parameters, context):
+            return False, self.parameterError(name, problem)
+        for name, problem in self.parameterErrors(parameters, context):
+            return False, self.parameterError(name, problem)
+        return True, ""
+
+    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        self._sources = {}
+        for name in self.RASTER_INPUTS:
+            path = self._rasterPath(parameters, name, context)
+            if path is not None:
+                self._sources[name] = path
+        self._output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        self._checkOutput()
+        try:
+            self._options = parse_options(self.parameterAsString(parameters, self.OPTIONS, context))
+        except InputError as error:
+            raise QgsProcessingException(self.parameterError(self.OPTIONS, error.message))
+        return True
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        bridge = FeedbackBridge(feedback)
+        try:
+            with Engine(workers=self.parameterAsInt(parameters, self.WORKERS, context),
+                        tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
+                        progress=bridge.progress, cancel=bridge.cancel, log=bridge.log) as eng:
+                rasters = {name: self._open(eng, name, path) for name, path in self._sources.items()}
+                result = self.runEngine(eng, rasters, parameters, context, bridge)
+                eng.write(result, self._output, options=self._options)
+        except Cancelled:
+            feedback.pushInfo(self.tr("Canceled: no output was written."))
+            return {}
+        except InputError as error:
+            raise QgsProcessingException(self._engineInputError(error))
+        except TilewiseError as error:
+            raise QgsProcessingException(str(error))
+        return {self.OUTPUT: self._output}
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def parameterError(self, name, message):  # noqa: N802
+        """Message naming parameter ``name`` (its label and its id) and what is wrong with it."""
+        definition = self.parameterDefinition(name)
+        label = definition.description() if definition is not None else name
+        return self.tr("Invalid value for parameter '{}' ({}): {}").format(label, name, message)
+
+    def addInputParameters(self, all_bands=False):  # noqa: N802
+        """Add INPUT (raster) and BAND; with ``all_bands`` BAND is optional, empty = all bands."""
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input layer")))
+        if all_bands:
+            band = QgsProcessingParameterBand(
+                self.BAND, self.tr("Band number (empty = all bands)"),
+                parentLayerParameterName=self.INPUT, optional=True)
+        else:
+            band = QgsProcessingParameterBand(
+                self.BAND, self.tr("Band number"), 1, parentLayerParameterName=self.INPUT)
+        self.addParameter(band)
+
+    def _advancedParameters(self):  # noqa: N802
+        workers = QgsProcessingParameterNumber(
+            self.WORKERS, self.tr("Worker processes (0 = all CPU cores)"),
+            type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0)
+        tile_size = QgsProcessingParameterNumber(
+            self.TILE_SIZE, self.tr("Tile size in pixels (0 = automatic)"),
+            type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0)
+        options = QgsProcessingParameterString(
+            self.OPTIONS, self.tr("Additional creation options"), defaultValue="", optional=True)
+        options.setMetadata({"widget_wrapper": {
+            "class": "processing.algs.gdal.ui.RasterOptionsWidget.RasterOptionsWidgetWrapper"}})
+        return [workers, tile_size, options]
+
+    def _bandErrors(self, parameters, context):  # noqa: N802
+        """Band numbers beyond the band count of their parent layer."""
+        for definition in self.parameterDefinitions():
+            if not isinstance(definition, QgsProcessingParameterBand):
+                continue
+            band = self.parameterAsInt(parameters, definition.name(), context)
+            layer = self.parameterAsRasterLayer(
+                parameters, definition.parentLayerParameterName(), context)
+            if layer is None or (band == 0 and definition.flags()
+                                 & QgsProcessingParameterDefinition.FlagOptional):
+                continue
+            if not 1 <= band <= layer.bandCount():
+                yield definition.name(), self.tr(
+                    "band {} does not exist; the layer has {} band(s)").format(band, layer.bandCount())
+
+    def _rasterPath(self, parameters, name, context):  # noqa: N802
+        """File path of raster parameter ``name`` (None if optional and empty)."""
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        if layer is None:
+            definition = self.parameterDefinition(name)
+            if definition.flags() & QgsProcessingParameterDefinition.FlagOptional \
+                    and not parameters.get(name):
+                return None
+            raise QgsProcessingException(self.invalidRasterError(parameters, name))
+        if layer.providerType() != "gdal":
+            raise QgsProcessingException(self.parameterError(name, self.tr(
+                "layer '{}' uses the '{}' data provider; Tilewise needs a file-based GDAL "
+                "raster (save the layer as GeoTIFF first)").format(layer.name(), layer.providerType())))
+        return layer.source().split("|")[0]
+
+    def _checkOutput(self):  # noqa: N802
+        if os.path.splitext(self._output)[1].lower() not in OUTPUT_EXTENSIONS:
+            raise QgsProcessingException(self.parameterError(self.OUTPUT, self.tr(
+                "the output must be a GeoTIFF file (.tif or .tiff), got '{}'").format(self._output)))
+        output = os.path.normcase(os.path.realpath(self._output))
+        for name, path in self._sources.items():
+            if os.path.normcase(os.path.realpath(path)) == output:
+                raise QgsProcessingException(self.parameterError(self.OUTPUT, self.tr(
+                    "the output file is the {} raster '{}'; choose another file").format(name, path)))
+
+    def _open(self, eng, name, path):
+        try:
+            return eng.open(path)
+        except InputError as error:
+            raise QgsProcessingException(self.parameterError(name, error.message))
+
+    def _engineInputError(self, error):  # noqa: N802
+        name = self.ENGINE_PARAMETERS.get(error.param)
+        if name is None:
+            return self.tr("Invalid input ({}): {}").format(error.param, error.message)
+        return self.parameterError(name, error.message)

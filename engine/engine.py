@@ -1,0 +1,266 @@
+"""The Engine: shared rasters, one worker pool, and tiled runs of filters and reducers."""
+
+import logging
+import os
+import time
+from contextlib import contextmanager
+
+from .errors import InputError, TilewiseError
+from .filter import Filter, Reducer
+from .interpreter import resolve_worker_python
+from .pool import InlineBackend, ProcessPool, ensure_resource_tracker
+from .raster import SharedRaster, create_raster
+from .rasterio_io import read_into, read_profile, write_raster
+from .shm import sweep_orphans
+from .tasks import TileJob
+from .tiling import make_tiles, tile_shape_for
+
+logger = logging.getLogger("tilewise")
+
+TEMP_FACTOR = 3        # float64 temporaries a filter may hold per tile pixel and band
+DEFAULT_BUDGET_FRACTION = 0.25  # of physical memory, for the tiles all workers hold at once
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def _check_count(name, value, minimum=0):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(name, f"must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+class Engine:
+    """Loads rasters once into shared memory and runs filters on them tile by tile.
+
+    ``workers``: processes (0 = all cores, 1 = in this process). ``tile_size``: tile side in
+    pixels (0 = auto). ``progress(fraction)``, ``cancel() -> bool`` and ``log(message)`` are
+    plain callables. Use as a context manager: everything is released on exit.
+    """
+
+    def __init__(self, workers=0, tile_size=0, start_method="spawn", memory_budget=None,
+                 progress=None, cancel=None, log=None, python=None):
+        workers = _check_count("workers", workers)
+        self.workers = workers or os.cpu_count() or 1
+        self.tile_size = _check_count("tile_size", tile_size)
+        self.memory_budget = memory_budget or int(_physical_memory() * DEFAULT_BUDGET_FRACTION)
+        self.progress, self.cancel, self.log = progress, cancel, log
+        self._rasters = {}
+        self._peak_bytes = 0
+        sweep_orphans()
+        self._python = None
+        if start_method != "fork":
+            self._python = python or resolve_worker_python()
+        ensure_resource_tracker(self._python)
+        self._inline = InlineBackend(self._open_view)
+        self._pool = (ProcessPool(self.workers, start_method, self._python)
+                      if self.workers > 1 else None)
+        self._closed = False
+
+    # -- context -------------------------------------------------------------------------
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        """Stop the workers and release every raster."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._pool is not None:
+                self._pool.close()
+        finally:
+            for raster in list(self._rasters.values()):
+                raster.release()
+
+    # -- rasters ---------------------------------------------------------------------------
+    def open(self, path):
+        """Read the raster file at ``path`` (all bands) into shared memory."""
+        self._check_open()
+        profile = read_profile(path)
+        raster = self.create(profile, source=os.path.abspath(os.fspath(path)))
+        try:
+            read_into(path, raster.writable_array())
+        except BaseException:
+            raster.release()
+            raise
+        return raster
+
+    def create(self, profile, source=None):
+        """A new zero-filled shared raster for ``profile``."""
+        self._check_open()
+        raster = create_raster(profile, source=source, on_release=self._forget)
+        self._rasters[raster.ref.segment.name] = raster
+        self._peak_bytes = max(self._peak_bytes, self.shared_bytes)
+        return raster
+
+    def release(self, *rasters):
+        """Free rasters that are no longer needed."""
+        for raster in rasters:
+            raster.release()
+
+    def write(self, raster, path, options=(), driver="GTiff"):
+        """Write ``raster`` to ``path`` atomically, with GDAL creation ``options``."""
+        array = raster.array
+        target = os.path.abspath(os.fspath(path))
+        for other in self._rasters.values():
+            if other.source and os.path.exists(target) and os.path.samefile(other.source, target):
+                raise InputError("output", f"{target} is an input of this run; "
+                                 "write to another path")
+        return write_raster(array, raster.profile, target, options, driver)
+
+    @property
+    def shared_bytes(self):
+        """Bytes of shared memory held by live rasters."""
+        return sum(r.nbytes for r in self._rasters.values())
+
+    @property
+    def peak_shared_bytes(self):
+        return self._peak_bytes
+
+    def _forget(self, raster):
+        self._rasters.pop(raster._segment.name, None)
+
+    def _open_view(self, ref, writable):
+        raster = self._rasters.get(ref.segment.name)
+        if raster is None:
+            raise TilewiseError(f"raster {ref.segment.name} is not held by this engine")
+        return _view_of(raster, writable)
+
+    def _check_open(self):
+        if self._closed:
+            raise TilewiseError("this Engine is closed")
+
+    # -- runs ------------------------------------------------------------------------------
+    def apply(self, filter, inputs, **params):
+        """Run ``filter`` on ``inputs`` tile by tile; returns its output raster(s)."""
+        if not isinstance(filter, Filter):
+            raise InputError("filter", f"expected a Filter, got {type(filter).__name__}")
+        inputs = self._inputs(filter, inputs)
+        profiles = [r.profile for r in inputs]
+        params = filter.check(profiles, params)
+        margin = filter.margin_for(params)
+        out_profiles = list(filter.outputs(profiles, params))
+        outputs = []
+        try:
+            for profile in out_profiles:
+                outputs.append(self.create(profile))
+            jobs = self._jobs(filter, params, inputs, outputs, margin,
+                              self._bytes_per_pixel(profiles + out_profiles))
+            self._run(filter.name, jobs, lambda i, r: None)
+        except BaseException:
+            self.release(*outputs)
+            raise
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def reduce(self, reducer, inputs, **params):
+        """Run ``reducer`` on ``inputs`` tile by tile and merge the partial results."""
+        if not isinstance(reducer, Reducer):
+            raise InputError("reducer", f"expected a Reducer, got {type(reducer).__name__}")
+        inputs = self._inputs(reducer, inputs)
+        params = reducer.check([r.profile for r in inputs], params)
+        jobs = self._jobs(reducer, params, inputs, [], 0,
+                          self._bytes_per_pixel([r.profile for r in inputs]))
+        partials = [None] * len(jobs)
+
+        def keep(index, result):
+            partials[index] = result
+        self._run(reducer.name, jobs, keep)
+        return reducer.merge(partials, params)
+
+    def _inputs(self, op, inputs):
+        self._check_open()
+        if isinstance(inputs, SharedRaster):
+            inputs = [inputs]
+        inputs = list(inputs)
+        low, high = op.inputs
+        if not low <= len(inputs) <= high:
+            expected = str(low) if low == high else f"{low} to {high}"
+            raise InputError("inputs", f"{op.name} takes {expected} input rasters, "
+                             f"got {len(inputs)}")
+        for i, raster in enumerate(inputs):
+            if not isinstance(raster, SharedRaster):
+                raise InputError("inputs", f"input {i} is a {type(raster).__name__}, "
+                                 "not a SharedRaster (open it with Engine.open)")
+            raster.ref  # raises ReleasedError if released
+            if raster.ref.segment.name not in self._rasters:
+                raise InputError("inputs", f"input {i} belongs to another Engine")
+        first = inputs[0].profile
+        for i, raster in enumerate(inputs[1:], start=1):
+            p = raster.profile
+            if (p.height, p.width) != (first.height, first.width):
+                raise InputError("inputs", f"input {i} is {p.height}x{p.width} pixels, "
+                                 f"input 0 is {first.height}x{first.width}")
+            if not first.same_grid(p):
+                raise InputError("inputs", f"input {i} has another CRS or geotransform "
+                                 "than input 0")
+        return inputs
+
+    @staticmethod
+    def _bytes_per_pixel(profiles):
+        import numpy as np
+        return sum(p.count * np.dtype(p.dtype).itemsize + TEMP_FACTOR * 8 for p in profiles)
+
+    def _jobs(self, op, params, inputs, outputs, margin, bytes_per_pixel):
+        first = inputs[0].profile
+        shape = tile_shape_for(self.tile_size, first.height, first.width, margin, self.workers,
+                               bytes_per_pixel, self.memory_budget)
+        in_refs = tuple(r.ref for r in inputs)
+        out_refs = tuple(r.ref for r in outputs)
+        return [TileJob(op, params, in_refs, out_refs, tile)
+                for tile in make_tiles(first.height, first.width, margin, shape)]
+
+    def _backend_for(self, jobs):
+        if self._pool is None or len(jobs) == 1:
+            return self._inline
+        return self._pool
+
+    def _run(self, name, jobs, on_result):
+        backend = self._backend_for(jobs)
+        total, done = len(jobs), 0
+        started = time.perf_counter()
+        self._report(0.0)
+
+        def finished(index, result):
+            nonlocal done
+            done += 1
+            on_result(index, result)
+            self._report(done / total)
+        backend.run(jobs, finished, self.cancel, self.log)
+        self._say(f"{name}: {total} tile{'s' if total != 1 else ''} on "
+                  f"{min(backend.size, total)} worker{'s' if min(backend.size, total) != 1 else ''} "
+                  f"in {time.perf_counter() - started:.2f} s; shared memory peak "
+                  f"{self._peak_bytes / 2**20:.1f} MiB")
+
+    def _report(self, fraction):
+        if self.progress is not None:
+            self.progress(fraction)
+
+    def _say(self, message):
+        logger.info(message)
+        if self.log is not None:
+            self.log(message)
+
+
+@contextmanager
+def _view_of(raster, writable):
+    yield raster.writable_array() if writable else raster.array
+
+
+def tiles_for(height, width, margin, workers, tile_size=0, bytes_per_pixel=32,
+              memory_budget=None):
+    """The tiles an Engine would use (for inspection and tests)."""
+    memory_budget = memory_budget or int(_physical_memory() * DEFAULT_BUDGET_FRACTION)
+    shape = tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel,
+                           memory_budget)
+    return make_tiles(height, width, margin, shape)
+
+
+__all__ = ["Engine", "tiles_for"]

@@ -1,0 +1,54 @@
+"""What a filter and a reducer are: plain functions plus what the engine needs to tile them."""
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+def _same_as_first(profiles, params):
+    return [profiles[0]]
+
+
+def _no_check(profiles, params):
+    return dict(params)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """N images -> M images, computed tile by tile.
+
+    ``func(buffers, profiles, params)`` gets read-only (bands, rows, cols) tiles with
+    their margins and the tiles' profiles (transform shifted to the tile), and returns
+    one array per output, each of the tile's shape. ``margin(params)`` is how far the
+    filter reaches, in pixels. ``outputs(profiles, params)`` gives the output profiles
+    from the whole-image input profiles. ``check(profiles, params)`` validates the
+    parameters before any work starts and returns them with defaults filled in.
+    ``releases_gil`` tells a thread backend it may run tiles concurrently.
+    """
+
+    name: str
+    func: Callable
+    margin: Callable = None
+    outputs: Callable = _same_as_first
+    check: Callable = _no_check
+    inputs: tuple = (1, 1)  # (min, max) number of input rasters
+    releases_gil: bool = False
+
+    def margin_for(self, params):
+        if self.margin is None:
+            return 0
+        return int(self.margin(params)) if callable(self.margin) else int(self.margin)
+
+
+@dataclass(frozen=True)
+class Reducer:
+    """N images -> M scalars: ``func`` per tile core, then ``merge(partials, params)`` in tile order.
+
+    ``func(buffers, profiles, params)`` gets the tiles' cores (read-only) and returns a
+    small picklable partial result.
+    """
+
+    name: str
+    func: Callable
+    merge: Callable
+    check: Callable = _no_check
+    inputs: tuple = (1, 1)

@@ -1,0 +1,227 @@
+"""Backends that run tile jobs: in this process, or in a pool of worker processes.
+
+A backend's ``run(jobs, on_result, should_cancel)`` calls ``on_result(index, result)``
+for every job, in completion order, on the caller's thread. It raises WorkerError when a
+job raised, WorkerCrashed when a worker died, Cancelled when ``should_cancel()`` turned
+true. On any of these (and on KeyboardInterrupt) no job is left running: queued jobs are
+dropped and busy workers are killed, so the caller may release the memory at once.
+A streaming or Dask backend plugs in with the same ``run``.
+"""
+
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+import time
+from collections import deque
+from contextlib import contextmanager
+from multiprocessing import connection
+
+from .errors import Cancelled, TilewiseError, WorkerCrashed, WorkerError
+from .tasks import run_job
+from .worker import main as worker_main
+
+POLL_SECONDS = 0.05
+STOP_SECONDS = 2.0
+_executable_lock = threading.Lock()
+
+
+def _describe(job):
+    return f"{job.op.name} on {job.tile}"
+
+
+def worker_error(job, message, tb):
+    return WorkerError(f"{_describe(job)} failed: {message}\n\nTraceback in the worker:\n{tb}",
+                       tile=job.tile, worker_traceback=tb)
+
+
+class InlineBackend:
+    """Runs jobs one after another in this process (workers=1, tiny images)."""
+
+    size = 1
+
+    def __init__(self, open_view):
+        self._open_view = open_view
+
+    def run(self, jobs, on_result, should_cancel=None, log=None):
+        for index, job in enumerate(jobs):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled("cancelled by the caller")
+            try:
+                result = run_job(job, self._open_view)
+            except Exception as exc:
+                import traceback
+                raise worker_error(job, f"{type(exc).__name__}: {exc}",
+                                   traceback.format_exc()) from exc
+            on_result(index, result)
+
+    def close(self):
+        pass
+
+
+@contextmanager
+def worker_executable(python):
+    """Make multiprocessing start ``python`` while processes are created, then restore it."""
+    if python is None:
+        yield
+        return
+    from multiprocessing import spawn
+    with _executable_lock:
+        previous = spawn.get_executable()
+        spawn.set_executable(python)
+        try:
+            yield
+        finally:
+            spawn.set_executable(previous)
+
+
+def ensure_resource_tracker(python):
+    """Start multiprocessing's resource tracker with the right interpreter (POSIX)."""
+    if os.name != "posix":
+        return
+    from multiprocessing import resource_tracker
+    with worker_executable(python):
+        resource_tracker.ensure_running()
+
+
+class _Worker:
+    def __init__(self, process, conn):
+        self.process, self.conn = process, conn
+        self.job = None  # (index, job) while busy
+
+
+class ProcessPool:
+    """A fixed set of worker processes, started once and reused by every run."""
+
+    def __init__(self, size, start_method="spawn", python=None):
+        if start_method not in ("spawn", "forkserver", "fork"):
+            raise TilewiseError(f"start_method must be spawn, forkserver or fork, "
+                                f"got {start_method!r}")
+        self.size = size
+        self._context = multiprocessing.get_context(start_method)
+        self._python = python if start_method != "fork" else None
+        self._workers = []
+
+    def _fill(self):
+        """Start workers up to ``size`` (after a crash or an abort, replace the lost ones)."""
+        missing = self.size - len(self._workers)
+        if missing <= 0:
+            return
+        with worker_executable(self._python):
+            for _ in range(missing):
+                parent_end, child_end = self._context.Pipe(duplex=True)
+                process = self._context.Process(target=worker_main, args=(child_end, os.getpid()),
+                                                name="tilewise-worker", daemon=True)
+                process.start()
+                child_end.close()
+                self._workers.append(_Worker(process, parent_end))
+
+    def run(self, jobs, on_result, should_cancel=None, log=None):
+        self._fill()
+        pending = deque(enumerate(jobs))
+        idle = list(self._workers)
+        busy = []
+        try:
+            while pending or busy:
+                while idle and pending:
+                    worker = idle.pop()
+                    index, job = pending.popleft()
+                    worker.conn.send((index, _pickle_job(job)))
+                    worker.job = (index, job)
+                    busy.append(worker)
+                waitables = [w.conn for w in busy] + [w.process.sentinel for w in self._workers]
+                for ready in connection.wait(waitables, timeout=POLL_SECONDS):
+                    worker = self._owner(ready)
+                    if worker is None:
+                        continue  # discarded earlier in this loop
+                    index, job = worker.job if worker.job else (None, None)
+                    answer = self._receive(worker) if ready is worker.conn else None
+                    if answer is None:
+                        if worker.job is None:
+                            self._discard(worker)  # an idle worker died: replaced next run
+                            if worker in idle:
+                                idle.remove(worker)
+                            continue
+                        raise self._crash(worker, job)
+                    status, _, payload, *rest = answer
+                    lines = rest[-1]
+                    if log is not None:
+                        for line in lines:
+                            log(f"worker {worker.process.pid}: {line}")
+                    busy.remove(worker)
+                    worker.job = None
+                    idle.append(worker)
+                    if status == "error":
+                        raise worker_error(job, payload, rest[0])
+                    on_result(index, payload)
+                if should_cancel is not None and should_cancel():
+                    raise Cancelled("cancelled by the caller")
+        except BaseException:
+            for worker in busy:
+                self._discard(worker, kill=True)
+            raise
+
+    def _owner(self, ready):
+        for worker in self._workers:
+            if ready is worker.conn or ready == worker.process.sentinel:
+                return worker
+        return None
+
+    @staticmethod
+    def _receive(worker):
+        try:
+            return worker.conn.recv()
+        except (EOFError, OSError):
+            return None
+
+    def _crash(self, worker, job):
+        worker.process.join(1.0)
+        code = worker.process.exitcode
+        self._discard(worker, kill=True)
+        if code is not None and code < 0:
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
+        else:
+            how = f"exited with code {code}"
+        hint = ("The most likely cause is the system running out of memory (the kernel's "
+                "OOM killer sends SIGKILL): use fewer workers or a smaller tile size."
+                if code in (-signal.SIGKILL, None) else
+                "Use fewer workers or a smaller tile size if memory is short.")
+        return WorkerCrashed(f"worker process {worker.process.pid} {how} while running "
+                             f"{_describe(job)}. {hint}")
+
+    def _discard(self, worker, kill=False):
+        if worker in self._workers:
+            self._workers.remove(worker)
+        if kill and worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(STOP_SECONDS)
+        worker.conn.close()
+
+    def close(self):
+        """Stop every worker: ask politely, then kill what does not stop in time."""
+        for worker in self._workers:
+            try:
+                worker.conn.send(None)
+            except OSError:
+                pass
+        deadline = time.monotonic() + STOP_SECONDS
+        for worker in self._workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(STOP_SECONDS)
+            worker.conn.close()
+        self._workers = []
+
+
+def _pickle_job(job):
+    try:
+        return pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        raise TilewiseError(
+            f"{job.op.name} cannot be sent to worker processes ({exc}); define the filter's "
+            "functions at module level in an importable module, or use workers=1") from exc

@@ -1,0 +1,147 @@
+"""Reading rasters into shared memory and writing them to files, atomically."""
+
+import os
+import tempfile
+
+import numpy as np
+import rasterio
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import RasterioError
+
+from .errors import InputError
+from .profile import Profile
+
+
+def read_profile(path):
+    """The Profile of the raster file at ``path``; InputError names what is wrong."""
+    path = os.fspath(path)
+    if not os.path.exists(path) and "://" not in path and not path.startswith("/vsi"):
+        raise InputError("path", f"no such file: {path}")
+    try:
+        with rasterio.open(path) as ds:
+            return profile_of(ds)
+    except (RasterioError, CPLE_BaseError) as exc:
+        raise InputError("path", f"{path} is not a raster GDAL can read ({exc})") from None
+
+
+def profile_of(ds):
+    """The Profile of an open rasterio dataset."""
+    dtypes = set(ds.dtypes)
+    if len(dtypes) != 1:
+        raise InputError("path", f"{ds.name}: bands have different data types {sorted(dtypes)}")
+    try:
+        return Profile(count=ds.count, height=ds.height, width=ds.width, dtype=ds.dtypes[0],
+                       crs_wkt=ds.crs.to_wkt() if ds.crs else None,
+                       transform=tuple(ds.transform)[:6], nodata=ds.nodata,
+                       descriptions=tuple(ds.descriptions))
+    except InputError as exc:
+        raise InputError("path", f"{ds.name}: {exc.message}") from None
+
+
+def read_into(path, out):
+    """Read every band of ``path`` straight into ``out`` (bands, rows, cols); no temporary copy."""
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(os.fspath(path)) as ds:
+        ds.read(out=out)
+
+
+def parse_options(options):
+    """Creation options as a list of ``KEY=VALUE`` strings.
+
+    Accepts None, a list of strings, or a QGIS-style string ``"A=1|B=2"`` (also
+    space- or newline-separated). Raises InputError("options") for malformed items.
+    """
+    if options is None:
+        return []
+    if isinstance(options, str):
+        items = options.replace("\n", "|").replace(" ", "|").split("|")
+    else:
+        items = list(options)
+    parsed = []
+    for item in items:
+        item = str(item).strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise InputError("options", f"creation option {item!r} is not of the form KEY=VALUE")
+        parsed.append(f"{key.strip().upper()}={value.strip()}")
+    return parsed
+
+
+def check_options(options, driver="GTiff"):
+    """Validate creation options against the GDAL driver's list; returns them as a dict."""
+    parsed = dict(opt.split("=", 1) for opt in parse_options(options))
+    allowed = _driver_options(driver)
+    for key, value in parsed.items():
+        if allowed is None:
+            break
+        if key not in allowed:
+            raise InputError("options", f"{key} is not a {driver} creation option "
+                             f"(valid: {', '.join(sorted(allowed))})")
+        choices = allowed[key]
+        if choices and value.upper() not in choices:
+            raise InputError("options", f"{key}={value} is not valid for {driver} "
+                             f"(choose from {', '.join(sorted(choices))})")
+    return parsed
+
+
+def _driver_options(driver):
+    """{option: set of allowed values (empty = free)} from GDAL, or None if unknown."""
+    try:
+        from osgeo import gdal
+    except ImportError:
+        return None
+    drv = gdal.GetDriverByName(driver)
+    if drv is None:
+        raise InputError("driver", f"GDAL has no driver named {driver!r}")
+    xml = drv.GetMetadataItem("DMD_CREATIONOPTIONLIST")
+    if not xml:
+        return None
+    import xml.etree.ElementTree as ET
+    return {opt.get("name").upper(): {(v.text or "").upper() for v in opt.findall("Value")}
+            for opt in ET.fromstring(xml).findall("Option")}
+
+
+def write_raster(array, profile, path, options=(), driver="GTiff"):
+    """Write (bands, rows, cols) ``array`` to ``path`` through a temporary file renamed into place.
+
+    A failure leaves no file at ``path`` and any file already there untouched. When the
+    options ask for compression and set no NUM_THREADS, all cores compress.
+    """
+    path = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise InputError("output", f"folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError("output", f"folder {folder} is not writable")
+    if os.path.isdir(path):
+        raise InputError("output", f"{path} is a folder")
+    creation = check_options(options, driver)
+    if "COMPRESS" in creation and creation["COMPRESS"].upper() != "NONE":
+        creation.setdefault("NUM_THREADS", "ALL_CPUS")
+    if driver == "GTiff":
+        creation.setdefault("BIGTIFF", "IF_SAFER")
+    fd, tmp = tempfile.mkstemp(prefix=".tilewise-", suffix=os.path.splitext(path)[1] or ".tif",
+                               dir=folder)
+    os.close(fd)
+    try:
+        with rasterio.open(tmp, "w", driver=driver, width=profile.width, height=profile.height,
+                           count=profile.count, dtype=profile.dtype,
+                           crs=rasterio.crs.CRS.from_wkt(profile.crs_wkt) if profile.crs_wkt else None,
+                           transform=rasterio.Affine(*profile.transform), nodata=profile.nodata,
+                           **creation) as dst:
+            dst.write(np.asarray(array))
+            for band, text in enumerate(profile.descriptions, start=1):
+                if text:
+                    dst.set_band_description(band, text)
+        os.replace(tmp, path)
+        if os.path.exists(tmp + ".aux.xml"):
+            os.replace(tmp + ".aux.xml", path + ".aux.xml")
+    except BaseException as exc:
+        for leftover in (tmp, tmp + ".aux.xml"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+        if isinstance(exc, (RasterioError, CPLE_BaseError, OSError)):
+            raise InputError("output", f"could not write {path}: {exc}") from None
+        raise
+    return path

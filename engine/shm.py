@@ -1,0 +1,241 @@
+"""Named shared-memory segments: create in the parent, attach in workers, never leak.
+
+A segment is POSIX shared memory (``/dev/shm`` on Linux) when there is room for it,
+else a memory-mapped file in a private temporary folder. Names carry the owner's pid
+(``tw<pid hex>_<random>``, at most 21 characters; macOS allows 31) so that segments
+of dead owners can be swept at start-up. The parent registers POSIX segments with
+multiprocessing's resource tracker, which unlinks them if the parent is killed.
+Workers attach without registering (cpython#82300: a tracker would unlink on exit).
+"""
+
+import errno
+import mmap
+import os
+import re
+import secrets
+import sys
+import tempfile
+from dataclasses import dataclass
+
+from .errors import SharedMemoryError
+
+PREFIX = "tw"
+_NAME_RE = re.compile(r"^tw([0-9a-f]+)_[0-9a-f]{10}$")
+_POSIX = os.name == "posix"
+SHM_DIR = "/dev/shm"  # where POSIX segments are visible on Linux (for space checks and sweeps)
+
+if _POSIX:
+    import _posixshmem
+    from multiprocessing import resource_tracker
+
+
+def file_segment_dir():
+    """Folder of file-backed segments (private to this user)."""
+    base = os.environ.get("TILEWISE_TMPDIR") or tempfile.gettempdir()
+    path = os.path.join(base, f"tilewise-shm-{os.getuid() if _POSIX else 'user'}")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class SegmentRef:
+    """What a worker needs to attach to a segment (small and picklable)."""
+
+    name: str
+    size: int
+    kind: str  # "shm" or "file"
+    path: str = None
+
+
+def new_name():
+    return f"{PREFIX}{os.getpid():x}_{secrets.token_hex(5)}"
+
+
+def free_bytes(path):
+    """Bytes available to this user under ``path``, or None if unknown."""
+    try:
+        st = os.statvfs(path)
+    except (OSError, AttributeError):
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+class Segment:
+    """A mapped segment. ``create`` in the owner, ``attach`` elsewhere."""
+
+    def __init__(self, ref, mm, owner):
+        self.ref = ref
+        self._mmap = mm
+        self._owner = owner
+        self._unlinked = not owner
+
+    @property
+    def name(self):
+        return self.ref.name
+
+    @property
+    def buffer(self):
+        return self._mmap
+
+    @classmethod
+    def create(cls, size, prefer_shm=True):
+        """Allocate ``size`` bytes; fall back to a file-backed map when /dev/shm is too small."""
+        size = max(int(size), 1)
+        if prefer_shm and _POSIX:
+            free = free_bytes(SHM_DIR) if os.path.isdir(SHM_DIR) else None
+            if free is None or free >= size:
+                try:
+                    return cls._create_shm(size)
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOSPC, errno.ENOMEM):
+                        raise
+        return cls._create_file(size)
+
+    @classmethod
+    def _create_shm(cls, size):
+        name = new_name()
+        fd = _posixshmem.shm_open("/" + name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
+        try:
+            try:
+                _reserve(fd, size)
+                mm = mmap.mmap(fd, size)
+            except BaseException:
+                _posixshmem.shm_unlink("/" + name)
+                raise
+        finally:
+            os.close(fd)
+        resource_tracker.register("/" + name, "shared_memory")
+        return cls(SegmentRef(name, size, "shm"), mm, owner=True)
+
+    @classmethod
+    def _create_file(cls, size):
+        folder = file_segment_dir()
+        free = free_bytes(folder)
+        if free is not None and free < size:
+            raise SharedMemoryError(
+                f"not enough memory for a {_mib(size)} raster: {_mib(free_bytes(SHM_DIR) or 0)} "
+                f"free in {SHM_DIR} and {_mib(free)} free in {folder} (set TILEWISE_TMPDIR "
+                "to a larger folder, or release rasters you no longer need)")
+        name = new_name()
+        path = os.path.join(folder, name)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        try:
+            try:
+                _reserve(fd, size)
+                mm = mmap.mmap(fd, size)
+            except BaseException:
+                os.unlink(path)
+                raise
+        finally:
+            os.close(fd)
+        return cls(SegmentRef(name, size, "file", path), mm, owner=True)
+
+    @classmethod
+    def attach(cls, ref, writable):
+        """Map an existing segment; read-only maps make numpy views truly read-only."""
+        flags = os.O_RDWR if writable else os.O_RDONLY
+        if ref.kind == "shm":
+            fd = _posixshmem.shm_open("/" + ref.name, flags, mode=0o600)
+        else:
+            fd = os.open(ref.path, flags)
+        try:
+            access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
+            mm = mmap.mmap(fd, ref.size, access=access)
+        finally:
+            os.close(fd)
+        return cls(ref, mm, owner=False)
+
+    def unlink(self):
+        """Remove the name (owner only); memory is freed once every map is closed."""
+        if self._unlinked:
+            return
+        self._unlinked = True
+        if self.ref.kind == "shm":
+            try:
+                _posixshmem.shm_unlink("/" + self.ref.name)
+            except FileNotFoundError:
+                pass
+            resource_tracker.unregister("/" + self.ref.name, "shared_memory")
+        else:
+            try:
+                os.unlink(self.ref.path)
+            except FileNotFoundError:
+                pass
+
+    def close(self):
+        """Unmap. Returns False when numpy views still use the map (it then dies with them)."""
+        try:
+            self._mmap.close()
+        except BufferError:
+            return False
+        return True
+
+
+def _reserve(fd, size):
+    """Give the segment its size, reserving the pages where the OS allows it.
+
+    Reserving turns a later SIGBUS on a full tmpfs into an ENOSPC here.
+    """
+    if hasattr(os, "posix_fallocate") and sys.platform.startswith("linux"):
+        try:
+            os.posix_fallocate(fd, 0, size)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+    os.ftruncate(fd, size)
+
+
+def _mib(nbytes):
+    return f"{nbytes / 2**20:.1f} MiB"
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_orphans():
+    """Remove segments whose owning process is gone. Returns the names removed."""
+    removed = []
+    for folder, kind in ((SHM_DIR, "shm"), (file_segment_dir(), "file")):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            match = _NAME_RE.match(name)
+            if not match or _pid_alive(int(match.group(1), 16)):
+                continue
+            try:
+                if kind == "shm" and _POSIX:
+                    _posixshmem.shm_unlink("/" + name)
+                else:
+                    os.unlink(os.path.join(folder, name))
+                removed.append(name)
+            except OSError:
+                pass
+    return removed
+
+
+def list_segments(pid=None):
+    """Names of Tilewise segments present now (of ``pid`` only, if given)."""
+    found = []
+    for folder in (SHM_DIR, file_segment_dir()):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            match = _NAME_RE.match(name)
+            if match and (pid is None or int(match.group(1), 16) == pid):
+                found.append(name)
+    return sorted(found)
+
+
+__all__ = ["Segment", "SegmentRef", "sweep_orphans", "list_segments", "free_bytes"]

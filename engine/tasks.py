@@ -1,0 +1,76 @@
+"""One tile of work, and how to run it wherever it lands (this process or a worker)."""
+
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from .filter import Filter
+from .shm import Segment
+
+
+@dataclass(frozen=True)
+class TileJob:
+    """Everything needed to compute one tile: small and picklable, never pixels."""
+
+    op: object          # Filter or Reducer
+    params: dict
+    inputs: tuple       # RasterRef
+    outputs: tuple      # RasterRef (empty for a Reducer)
+    tile: object        # tiling.Tile
+
+
+@contextmanager
+def attached(ref, writable):
+    """A numpy view of ``ref`` in this process, mapped for the duration (worker side)."""
+    segment = Segment.attach(ref.segment, writable)
+    view = ref.view(segment.buffer, writable)
+    try:
+        yield view
+    finally:
+        del view
+        segment.close()
+
+
+def run_job(job, open_view=attached):
+    """Compute ``job``; return None for a filter (results are in shared memory) or the partial."""
+    with ExitStack() as stack:
+        sources = [stack.enter_context(open_view(ref, False)) for ref in job.inputs]
+        if not isinstance(job.op, Filter):
+            return _reduce(job, sources)
+        targets = [stack.enter_context(open_view(ref, True)) for ref in job.outputs]
+        _filter(job, sources, targets)
+        del sources, targets
+    return None
+
+
+def _filter(job, sources, targets):
+    tile, op = job.tile, job.op
+    rows, cols = tile.read_slices
+    buffers = [s[:, rows, cols] for s in sources]
+    profiles = [ref.profile.window(tile.rrow0, tile.rcol0, *tile.read_shape) for ref in job.inputs]
+    results = op.func(buffers, profiles, job.params)
+    if isinstance(results, np.ndarray):
+        results = [results]
+    results = list(results)
+    if len(results) != len(targets):
+        raise TypeError(f"filter {op.name!r} returned {len(results)} arrays, "
+                        f"expected {len(targets)}")
+    core = (slice(None),) + tile.core_in_read
+    for i, (ref, result, target) in enumerate(zip(job.outputs, results, targets)):
+        result = np.asarray(result)
+        if result.ndim == 2:
+            result = result[None]
+        expected = (ref.profile.count,) + tile.read_shape
+        if result.shape != expected:
+            raise ValueError(f"filter {op.name!r} output {i} has shape {result.shape}, "
+                             f"expected {expected} (bands, rows, cols of the tile with margin)")
+        np.copyto(target[(slice(None),) + tile.core_slices], result[core], casting="same_kind")
+
+
+def _reduce(job, sources):
+    rows, cols = job.tile.core_slices
+    buffers = [s[:, rows, cols] for s in sources]
+    profiles = [ref.profile.window(job.tile.row0, job.tile.col0, job.tile.row1 - job.tile.row0,
+                                   job.tile.col1 - job.tile.col0) for ref in job.inputs]
+    return job.op.func(buffers, profiles, job.params)

@@ -1,0 +1,3 @@
+from .provider import TilewiseProvider
+
+__all__ = ["TilewiseProvider"]

@@ -1,0 +1,32 @@
+"""Test set-up: the checkout is importable as the package ``tilewise`` whatever its folder
+is called, and no test may leave a shared-memory segment behind."""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_PLUGIN_PARENT = Path(tempfile.mkdtemp(prefix="tilewise-pkg-"))
+(_PLUGIN_PARENT / "tilewise").symlink_to(REPO, target_is_directory=True)
+sys.path.insert(0, str(_PLUGIN_PARENT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from tilewise.engine.shm import list_segments  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def plugin_parent_dir():
+    """A folder holding ``tilewise`` -> the checkout (for QGIS_PLUGINPATH)."""
+    return _PLUGIN_PARENT
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_segments():
+    """Fail any test that leaves a new Tilewise segment in /dev/shm (or its file fallback)."""
+    before = set(list_segments())
+    yield
+    leaked = sorted(set(list_segments()) - before)
+    assert not leaked, f"shared-memory segments leaked: {leaked}"
