@@ -17,7 +17,11 @@ class RasterRef:
     profile: Profile
 
     def view(self, buffer, writable):
-        array = np.ndarray(self.profile.shape, dtype=self.profile.dtype, buffer=buffer)
+        # frombuffer holds a buffer export, so the map cannot be closed under a live view
+        # (np.ndarray(buffer=...) does not, and a closed map under a view segfaults).
+        count = self.profile.count * self.profile.height * self.profile.width
+        array = np.frombuffer(buffer, dtype=self.profile.dtype, count=count)
+        array = array.reshape(self.profile.shape)
         if not writable:
             array.flags.writeable = False
         return array

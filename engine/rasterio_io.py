@@ -6,7 +6,7 @@ import tempfile
 import numpy as np
 import rasterio
 from rasterio._err import CPLE_BaseError
-from rasterio.errors import RasterioError
+from rasterio.errors import RasterioError, RasterioIOError
 
 from .errors import InputError
 from .profile import Profile
@@ -20,7 +20,7 @@ def read_profile(path):
     try:
         with rasterio.open(path) as ds:
             return profile_of(ds)
-    except (RasterioError, CPLE_BaseError) as exc:
+    except (RasterioError, RasterioIOError, CPLE_BaseError) as exc:
         raise InputError("path", f"{path} is not a raster GDAL can read ({exc})") from None
 
 
@@ -141,7 +141,7 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
         for leftover in (tmp, tmp + ".aux.xml"):
             if os.path.exists(leftover):
                 os.unlink(leftover)
-        if isinstance(exc, (RasterioError, CPLE_BaseError, OSError)):
+        if isinstance(exc, (RasterioError, RasterioIOError, CPLE_BaseError, OSError)):
             raise InputError("output", f"could not write {path}: {exc}") from None
         raise
     return path

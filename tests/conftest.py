@@ -7,6 +7,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("tilewise", deadline=None, print_blob=True, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile("tilewise")
 
 REPO = Path(__file__).resolve().parent.parent
 _PLUGIN_PARENT = Path(tempfile.mkdtemp(prefix="tilewise-pkg-"))
@@ -26,7 +31,7 @@ def plugin_parent_dir():
 @pytest.fixture(autouse=True)
 def no_leaked_segments():
     """Fail any test that leaves a new Tilewise segment in /dev/shm (or its file fallback)."""
-    before = set(list_segments())
+    before = set(list_segments(os.getpid()))
     yield
-    leaked = sorted(set(list_segments()) - before)
+    leaked = sorted(set(list_segments(os.getpid())) - before)
     assert not leaked, f"shared-memory segments leaked: {leaked}"

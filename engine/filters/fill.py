@@ -10,20 +10,27 @@ from ._params import check_band, check_int, check_known, check_number
 from .nodata import invalid_pixels
 
 
+# GDAL 3.6 passes every pixel through float32; only these types come back unchanged.
+_EXACT_IN_FLOAT32 = ("uint8", "int8", "uint16", "int16", "float32")
+
+
 def _check(profiles, params):
     check_known(params, ("band", "max_distance", "smoothing_iterations"))
-    checked = {
-        "band": check_band(profiles[0], params.get("band", 1)),
-        "max_distance": check_number("max_distance", params.get("max_distance", 100), 0),
+    p = profiles[0]
+    distance = check_number("max_distance", params.get("max_distance", 100), 0)
+    return {
+        "band": check_band(p, params.get("band", 1)),
+        "max_distance": distance,
         "smoothing_iterations": check_int("smoothing_iterations",
                                           params.get("smoothing_iterations", 0), 0),
+        # GDAL reads max_distance 0 as "unlimited" (the image's largest side + 1)
+        "reach": math.ceil(distance) if distance > 0 else max(p.height, p.width) + 1,
     }
-    return checked
 
 
 def _margin(params):
     # GDAL looks at most max_distance pixels away; each smoothing pass reaches one more.
-    return math.ceil(params["max_distance"]) + params["smoothing_iterations"]
+    return params["reach"] + params["smoothing_iterations"]
 
 
 def _outputs(profiles, params):
@@ -37,8 +44,8 @@ def _fill_nodata(buffers, profiles, params):
         to_fill = buffers[1][0] != 0
     else:
         to_fill = invalid_pixels(band, profiles[0].nodata)
-    if not to_fill.any() or to_fill.all():
-        return [band[None]]
+    if band.dtype.name in _EXACT_IN_FLOAT32 and (not to_fill.any() or to_fill.all()):
+        return [band[None]]  # nothing to fill or nothing to fill from: GDAL changes nothing
     filled = fillnodata(np.array(band), mask=(~to_fill).view(np.uint8),
                         max_search_distance=params["max_distance"],
                         smoothing_iterations=params["smoothing_iterations"])
@@ -48,4 +55,6 @@ def _fill_nodata(buffers, profiles, params):
 fill_nodata = Filter("fill_nodata", _fill_nodata, margin=_margin, outputs=_outputs, check=_check,
                      inputs=(1, 2))
 """Fill ``band``'s nodata (or the pixels where the optional 2nd input is nonzero) like
-``rasterio.fill.fillnodata`` on the whole image, bit for bit. Unfilled pixels keep their value."""
+``rasterio.fill.fillnodata`` on the whole image, bit for bit. Unfilled pixels keep their value.
+``max_distance`` 0 means unlimited (GDAL's rule): then the whole image is one tile. GDAL
+computes in float32, so float64 and 32-bit integer data come back rounded to float32."""
