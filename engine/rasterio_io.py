@@ -1,7 +1,10 @@
 """Reading rasters into shared memory and writing them to files, atomically."""
 
+import logging
 import os
 import tempfile
+import threading
+from contextlib import contextmanager
 
 import numpy as np
 import rasterio
@@ -121,19 +124,26 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
         creation.setdefault("NUM_THREADS", "ALL_CPUS")
     if driver == "GTiff":
         creation.setdefault("BIGTIFF", "IF_SAFER")
-    fd, tmp = tempfile.mkstemp(prefix=".tilewise-", suffix=os.path.splitext(path)[1] or ".tif",
-                               dir=folder)
+    _check_room(folder, profile, creation)
+    _remove_stale_temporaries(folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".tilewise-{os.getpid():x}-",
+                               suffix=os.path.splitext(path)[1] or ".tif", dir=folder)
     os.close(fd)
     try:
-        with rasterio.open(tmp, "w", driver=driver, width=profile.width, height=profile.height,
-                           count=profile.count, dtype=profile.dtype,
-                           crs=rasterio.crs.CRS.from_wkt(profile.crs_wkt) if profile.crs_wkt else None,
-                           transform=rasterio.Affine(*profile.transform), nodata=profile.nodata,
-                           **creation) as dst:
-            dst.write(np.asarray(array))
-            for band, text in enumerate(profile.descriptions, start=1):
-                if text:
-                    dst.set_band_description(band, text)
+        with _gdal_failures() as failures, rasterio.Env():
+            with rasterio.open(tmp, "w", driver=driver, width=profile.width,
+                               height=profile.height, count=profile.count, dtype=profile.dtype,
+                               crs=(rasterio.crs.CRS.from_wkt(profile.crs_wkt)
+                                    if profile.crs_wkt else None),
+                               transform=rasterio.Affine(*profile.transform),
+                               nodata=profile.nodata, **creation) as dst:
+                dst.write(np.asarray(array))
+                for band, text in enumerate(profile.descriptions, start=1):
+                    if text:
+                        dst.set_band_description(band, text)
+        if failures:
+            # GDAL reports errors while flushing at close without raising them
+            raise InputError("output", f"could not write {path}: {failures[-1]}")
         os.replace(tmp, path)
         if os.path.exists(tmp + ".aux.xml"):
             os.replace(tmp + ".aux.xml", path + ".aux.xml")
@@ -145,3 +155,62 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
             raise InputError("output", f"could not write {path}: {exc}") from None
         raise
     return path
+
+
+def _remove_stale_temporaries(folder):
+    """Delete temporary files that writers killed mid-write left in ``folder``."""
+    from .shm import pid_alive
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(".tilewise-")]
+    except OSError:
+        return
+    for name in names:
+        owner = name[len(".tilewise-"):].split("-", 1)[0]
+        try:
+            if not pid_alive(int(owner, 16)):
+                os.unlink(os.path.join(folder, name))
+        except (ValueError, OSError):
+            pass
+
+
+def _check_room(folder, profile, creation):
+    """Fail early when an uncompressed file cannot fit in the folder's free space."""
+    if creation.get("COMPRESS", "NONE").upper() != "NONE":
+        return
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return
+    free = st.f_bavail * st.f_frsize
+    if free < profile.nbytes:
+        raise InputError("output", f"not enough free space in {folder}: the raster needs "
+                         f"{profile.nbytes / 2**20:.1f} MiB, {free / 2**20:.1f} MiB are free")
+
+
+class _FailureLog(logging.Handler):
+    """Collects the errors GDAL signals on this thread (rasterio logs them at INFO)."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.thread = threading.get_ident()
+        self.messages = []
+
+    def emit(self, record):
+        message = record.getMessage()
+        if record.thread == self.thread and message.startswith("GDAL signalled an error"):
+            self.messages.append(message.split("msg=", 1)[-1].strip("'\""))
+
+
+@contextmanager
+def _gdal_failures():
+    logger = logging.getLogger("rasterio._env")
+    handler = _FailureLog()
+    previous = logger.level
+    if not logger.isEnabledFor(logging.INFO):
+        logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)

@@ -190,7 +190,7 @@ def _mib(nbytes):
     return f"{nbytes / 2**20:.1f} MiB"
 
 
-def _pid_alive(pid):
+def pid_alive(pid):
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -210,7 +210,7 @@ def sweep_orphans():
             continue
         for name in names:
             match = _NAME_RE.match(name)
-            if not match or _pid_alive(int(match.group(1), 16)):
+            if not match or pid_alive(int(match.group(1), 16)):
                 continue
             try:
                 if kind == "shm" and _POSIX:

@@ -142,3 +142,13 @@ def test_parse_options_accepts_qgis_strings_and_lists():
     assert parse_options("compress=deflate|PREDICTOR=2") == ["COMPRESS=deflate", "PREDICTOR=2"]
     assert parse_options(["TILED=YES"]) == ["TILED=YES"]
     assert parse_options("") == [] and parse_options(None) == []
+
+
+def test_temporaries_of_killed_writers_are_swept(tmp_path, eng):
+    stale = tmp_path / ".tilewise-7fffffff-abc.tif"  # no such pid
+    stale.write_bytes(b"half")
+    mine = tmp_path / f".tilewise-{os.getpid():x}-xyz.tif"  # a live writer's
+    mine.write_bytes(b"busy")
+    raster = eng.create(Profile(1, 4, 4, "uint8"))
+    eng.write(raster, tmp_path / "out.tif")
+    assert not stale.exists() and mine.exists()
