@@ -40,10 +40,25 @@ def _wait_gone(pids, seconds):
     return False
 
 
+_started = []
+
+
+@pytest.fixture(autouse=True)
+def _kill_leftover_jobs():
+    """Whatever a test asserts, no job process outlives it."""
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def _start_job(plugin_parent_dir, workers=2, seconds=0.5):
     proc = subprocess.Popen([sys.executable, str(HERE / "fault_script.py"), str(plugin_parent_dir),
                              str(workers), str(seconds)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    _started.append(proc)
     pids = proc.stdout.readline().split()
     segments = proc.stdout.readline().split()
     assert pids and pids[0] == "pids", proc.stderr.read()
@@ -90,8 +105,16 @@ def test_orphans_of_dead_owners_are_swept_at_start_up(plugin_parent_dir):
 
 
 def _children(pid):
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
 
 
 def test_keyboard_interrupt_in_the_calling_thread_releases_everything():
