@@ -57,8 +57,10 @@ class Engine:
             self._python = python or resolve_worker_python()
         ensure_resource_tracker(self._python)
         self._inline = InlineBackend(self._open_view)
-        self._pool = (ProcessPool(self.workers, start_method, self._python)
-                      if self.workers > 1 else None)
+        self._pool = None
+        if self.workers > 1:
+            self._pool = ProcessPool(self.workers, start_method, self._python)
+            self._pool.start()  # workers boot while the caller reads its rasters
         self._closed = False
 
     # -- context -------------------------------------------------------------------------

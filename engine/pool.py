@@ -103,8 +103,11 @@ class ProcessPool:
         self._python = python if start_method != "fork" else None
         self._workers = []
 
-    def _fill(self):
-        """Start workers up to ``size`` (after a crash or an abort, replace the lost ones)."""
+    def start(self):
+        """Start workers up to ``size`` (after a crash or an abort, replace the lost ones).
+
+        Returns at once: the workers import the engine while the caller goes on.
+        """
         missing = self.size - len(self._workers)
         if missing <= 0:
             return
@@ -118,7 +121,7 @@ class ProcessPool:
                 self._workers.append(_Worker(process, parent_end))
 
     def run(self, jobs, on_result, should_cancel=None, log=None):
-        self._fill()
+        self.start()
         pending = deque(enumerate(jobs))
         idle = list(self._workers)
         busy = []

@@ -105,6 +105,18 @@ def _driver_options(driver):
             for opt in ET.fromstring(xml).findall("Option")}
 
 
+def adapt_options(creation, dtype):
+    """Creation options that fit ``dtype``: one option string serves every output.
+
+    GeoTIFF's floating-point predictor (PREDICTOR=3) exists for float data only; integer
+    outputs get the horizontal-differencing predictor (2) instead.
+    """
+    creation = dict(creation)
+    if creation.get("PREDICTOR") == "3" and np.dtype(dtype).kind != "f":
+        creation["PREDICTOR"] = "2"
+    return creation
+
+
 def write_raster(array, profile, path, options=(), driver="GTiff"):
     """Write (bands, rows, cols) ``array`` to ``path`` through a temporary file renamed into place.
 
@@ -119,7 +131,7 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
         raise InputError("output", f"folder {folder} is not writable")
     if os.path.isdir(path):
         raise InputError("output", f"{path} is a folder")
-    creation = check_options(options, driver)
+    creation = adapt_options(check_options(options, driver), profile.dtype)
     if "COMPRESS" in creation and creation["COMPRESS"].upper() != "NONE":
         creation.setdefault("NUM_THREADS", "ALL_CPUS")
     if driver == "GTiff":
@@ -143,7 +155,8 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
                         dst.set_band_description(band, text)
         if failures:
             # GDAL reports errors while flushing at close without raising them
-            raise InputError("output", f"could not write {path}: {failures[-1]}")
+            raise InputError("output", f"could not write {path}: "
+                             f"{failures[-1].replace(tmp, path)}")
         os.replace(tmp, path)
         if os.path.exists(tmp + ".aux.xml"):
             os.replace(tmp + ".aux.xml", path + ".aux.xml")
@@ -152,7 +165,8 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
             if os.path.exists(leftover):
                 os.unlink(leftover)
         if isinstance(exc, (RasterioError, RasterioIOError, CPLE_BaseError, OSError)):
-            raise InputError("output", f"could not write {path}: {exc}") from None
+            raise InputError("output", f"could not write {path}: "
+                             f"{str(exc).replace(tmp, path)}") from None
         raise
     return path
 

@@ -1,7 +1,9 @@
 """Test set-up: the checkout is importable as the package ``tilewise`` whatever its folder
 is called, and no test may leave a shared-memory segment behind."""
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -16,6 +18,7 @@ settings.load_profile("tilewise")
 REPO = Path(__file__).resolve().parent.parent
 _PLUGIN_PARENT = Path(tempfile.mkdtemp(prefix="tilewise-pkg-"))
 (_PLUGIN_PARENT / "tilewise").symlink_to(REPO, target_is_directory=True)
+atexit.register(shutil.rmtree, _PLUGIN_PARENT, True)  # removes the link, not the checkout
 sys.path.insert(0, str(_PLUGIN_PARENT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

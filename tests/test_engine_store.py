@@ -152,3 +152,12 @@ def test_temporaries_of_killed_writers_are_swept(tmp_path, eng):
     raster = eng.create(Profile(1, 4, 4, "uint8"))
     eng.write(raster, tmp_path / "out.tif")
     assert not stale.exists() and mine.exists()
+
+
+def test_one_option_string_serves_float_and_integer_outputs(tmp_path, eng):
+    for dtype in ("uint8", "float32"):
+        raster = eng.create(Profile(1, 16, 16, dtype))
+        path = eng.write(raster, tmp_path / f"{dtype}.tif", options="COMPRESS=DEFLATE|PREDICTOR=3")
+        with rasterio.open(path) as ds:
+            assert ds.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") == ("3" if dtype == "float32"
+                                                                       else "2")
