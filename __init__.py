@@ -5,7 +5,7 @@ which imports this package first. Hence the lazy import in ``classFactory``.
 """
 
 
-def classFactory(iface):  # noqa: N802 (QGIS plugin entry point name)
+def classFactory(iface):
     """Entry point called by QGIS (and qgis_process) to load the plugin."""
     from .plugin import TilewisePlugin
 

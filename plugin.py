@@ -12,13 +12,13 @@ class TilewisePlugin:
         self.iface = iface
         self.provider = None
 
-    def initProcessing(self):  # noqa: N802 (QGIS API name)
+    def initProcessing(self):
         """Called by QGIS (also by qgis_process) to register the Processing provider."""
         if self.provider is None:
             self.provider = TilewiseProvider()
             QgsApplication.processingRegistry().addProvider(self.provider)
 
-    def initGui(self):  # noqa: N802 (QGIS API name)
+    def initGui(self):
         self.initProcessing()
 
     def unload(self):

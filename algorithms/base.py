@@ -7,6 +7,7 @@ talks to the engine and the feedback.
 """
 
 import os
+from itertools import chain
 
 from qgis.core import (QgsProcessingAlgorithm,
                        QgsProcessingException,
@@ -64,39 +65,40 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
         "workers": WORKERS,
         "tile_size": TILE_SIZE,
         "options": OPTIONS,
+        "output": OUTPUT,
     }
 
     def __init__(self):
         super().__init__()
-        self._sources = {}
+        self._sources = {}  # raster input parameter name -> file path, set by prepareAlgorithm
         self._output = None
         self._options = []
 
     # --- subclass interface -------------------------------------------------------------------
 
-    def initParameters(self):  # noqa: N802
+    def initParameters(self):
         """Add the algorithm's own parameters (the common ones are added by the base)."""
         raise NotImplementedError
 
-    def outputDescription(self):  # noqa: N802
+    def outputDescription(self):
         """Label of the OUTPUT parameter."""
         raise NotImplementedError
 
-    def helpText(self):  # noqa: N802
+    def helpText(self):
         """What the algorithm does and its own parameters, one paragraph per line."""
         raise NotImplementedError
 
-    def parameterErrors(self, parameters, context):  # noqa: N802
+    def parameterErrors(self, parameters, context):
         """Yield ``(parameter name, message)`` for invalid values the widgets cannot catch."""
         return ()
 
-    def runEngine(self, eng, rasters, parameters, context, bridge):  # noqa: N802
+    def runEngine(self, eng, rasters, parameters, context, bridge):
         """Run the engine on ``rasters`` (parameter name -> SharedRaster); return the result."""
         raise NotImplementedError
 
     # --- QgsProcessingAlgorithm ---------------------------------------------------------------
 
-    def createInstance(self):  # noqa: N802
+    def createInstance(self):
         return type(self)()
 
     def tr(self, string):
@@ -105,13 +107,16 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
     def icon(self):
         return QIcon(ICON_PATH)
 
-    def svgIconPath(self):  # noqa: N802
+    def svgIconPath(self):
         return ICON_PATH
 
-    def shortHelpString(self):  # noqa: N802
+    def shortDescription(self):
+        return self.helpText().split("\n", 1)[0]
+
+    def shortHelpString(self):
         return self.helpText() + "\n" + self.tr(COMMON_HELP)
 
-    def initAlgorithm(self, config=None):  # noqa: N802
+    def initAlgorithm(self, config=None):
         self.initParameters()
         for parameter in self._advancedParameters():
             parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
@@ -119,38 +124,46 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT, self.outputDescription()))
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802
+    def checkParameterValues(self, parameters, context):
+        # QGIS 3.22 rejects a missing band parameter even when it has a default value (e.g.
+        # "qgis_process run ... -- INPUT=x OUTPUT=y"); check defaults as if they were given.
+        parameters = {**{p.name(): p.defaultValue() for p in self.parameterDefinitions()
+                         if p.defaultValue() is not None}, **parameters}
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
-        for name, problem in self._bandErrors(parameters, context):
-            return False, self.parameterError(name, problem)
-        for name, problem in self.parameterErrors(parameters, context):
+        output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
+        for name, problem in chain(self._inputErrors(parameters, context, output),
+                                   self._bandErrors(parameters, context),
+                                   self.parameterErrors(parameters, context)):
             return False, self.parameterError(name, problem)
         return True, ""
 
-    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        self._sources = {}
-        for name in self.RASTER_INPUTS:
-            path = self._rasterPath(parameters, name, context)
-            if path is not None:
-                self._sources[name] = path
+    def prepareAlgorithm(self, parameters, context, feedback):
+        # Runs in the main thread: resolve layers to paths here, not in processAlgorithm.
         self._output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        self._checkOutput()
-        try:
-            self._options = parse_options(self.parameterAsString(parameters, self.OPTIONS, context))
-        except InputError as error:
-            raise QgsProcessingException(self.parameterError(self.OPTIONS, error.message))
+        for name, problem in self._inputErrors(parameters, context, self._output):
+            raise QgsProcessingException(self.parameterError(name, problem))
+        self._sources = {name: _file_path(layer)
+                         for name, layer in self._rasterLayers(parameters, context).items()}
+        self._options = parse_options(self.parameterAsString(parameters, self.OPTIONS, context))
         return True
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def processAlgorithm(self, parameters, context, feedback):
         bridge = FeedbackBridge(feedback)
+        workers = self.parameterAsInt(parameters, self.WORKERS, context)
+        tile_size = self.parameterAsInt(parameters, self.TILE_SIZE, context)
+        bridge.debug("Tilewise: workers={}, tile_size={}, creation options={}".format(
+            workers, tile_size, self._options))
         try:
-            with Engine(workers=self.parameterAsInt(parameters, self.WORKERS, context),
-                        tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
-                        progress=bridge.progress, cancel=bridge.cancel, log=bridge.log) as eng:
-                rasters = {name: self._open(eng, name, path) for name, path in self._sources.items()}
+            with Engine(workers=workers, tile_size=tile_size, progress=bridge.progress,
+                        cancel=bridge.cancel, log=bridge.log) as eng:
+                feedback.setProgressText(self.tr("Reading input rasters"))
+                rasters = {name: self._open(eng, name, path)
+                           for name, path in self._sources.items()}
+                feedback.setProgressText(self.tr("Processing tiles"))
                 result = self.runEngine(eng, rasters, parameters, context, bridge)
+                feedback.setProgressText(self.tr("Writing {}").format(self._output))
                 eng.write(result, self._output, options=self._options)
         except Cancelled:
             feedback.pushInfo(self.tr("Canceled: no output was written."))
@@ -163,13 +176,13 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def parameterError(self, name, message):  # noqa: N802
+    def parameterError(self, name, message):
         """Message naming parameter ``name`` (its label and its id) and what is wrong with it."""
         definition = self.parameterDefinition(name)
         label = definition.description() if definition is not None else name
         return self.tr("Invalid value for parameter '{}' ({}): {}").format(label, name, message)
 
-    def addInputParameters(self, all_bands=False):  # noqa: N802
+    def addInputParameters(self, all_bands=False):
         """Add INPUT (raster) and BAND; with ``all_bands`` BAND is optional, empty = all bands."""
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input layer")))
         if all_bands:
@@ -181,7 +194,7 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
                 self.BAND, self.tr("Band number"), 1, parentLayerParameterName=self.INPUT)
         self.addParameter(band)
 
-    def _advancedParameters(self):  # noqa: N802
+    def _advancedParameters(self):
         workers = QgsProcessingParameterNumber(
             self.WORKERS, self.tr("Worker processes (0 = all CPU cores)"),
             type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0)
@@ -194,7 +207,7 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
             "class": "processing.algs.gdal.ui.RasterOptionsWidget.RasterOptionsWidgetWrapper"}})
         return [workers, tile_size, options]
 
-    def _bandErrors(self, parameters, context):  # noqa: N802
+    def _bandErrors(self, parameters, context):
         """Band numbers beyond the band count of their parent layer."""
         for definition in self.parameterDefinitions():
             if not isinstance(definition, QgsProcessingParameterBand):
@@ -202,37 +215,46 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
             band = self.parameterAsInt(parameters, definition.name(), context)
             layer = self.parameterAsRasterLayer(
                 parameters, definition.parentLayerParameterName(), context)
-            if layer is None or (band == 0 and definition.flags()
-                                 & QgsProcessingParameterDefinition.FlagOptional):
+            if layer is None or (band == 0 and _is_optional(definition)):
                 continue
             if not 1 <= band <= layer.bandCount():
-                yield definition.name(), self.tr(
-                    "band {} does not exist; the layer has {} band(s)").format(band, layer.bandCount())
+                yield definition.name(), self.tr("band {} does not exist; the layer has {} band(s)"
+                                                 ).format(band, layer.bandCount())
 
-    def _rasterPath(self, parameters, name, context):  # noqa: N802
-        """File path of raster parameter ``name`` (None if optional and empty)."""
-        layer = self.parameterAsRasterLayer(parameters, name, context)
-        if layer is None:
-            definition = self.parameterDefinition(name)
-            if definition.flags() & QgsProcessingParameterDefinition.FlagOptional \
-                    and not parameters.get(name):
-                return None
-            raise QgsProcessingException(self.invalidRasterError(parameters, name))
-        if layer.providerType() != "gdal":
-            raise QgsProcessingException(self.parameterError(name, self.tr(
-                "layer '{}' uses the '{}' data provider; Tilewise needs a file-based GDAL "
-                "raster (save the layer as GeoTIFF first)").format(layer.name(), layer.providerType())))
-        return layer.source().split("|")[0]
+    def _rasterLayers(self, parameters, context):
+        """Raster input parameter name -> layer (None if it cannot be loaded); empty optional
+        inputs are left out."""
+        layers = {}
+        for name in self.RASTER_INPUTS:
+            if _is_optional(self.parameterDefinition(name)) and not parameters.get(name):
+                continue
+            layers[name] = self.parameterAsRasterLayer(parameters, name, context)
+        return layers
 
-    def _checkOutput(self):  # noqa: N802
-        if os.path.splitext(self._output)[1].lower() not in OUTPUT_EXTENSIONS:
-            raise QgsProcessingException(self.parameterError(self.OUTPUT, self.tr(
-                "the output must be a GeoTIFF file (.tif or .tiff), got '{}'").format(self._output)))
-        output = os.path.normcase(os.path.realpath(self._output))
-        for name, path in self._sources.items():
-            if os.path.normcase(os.path.realpath(path)) == output:
-                raise QgsProcessingException(self.parameterError(self.OUTPUT, self.tr(
-                    "the output file is the {} raster '{}'; choose another file").format(name, path)))
+    def _inputErrors(self, parameters, context, output):
+        """Inputs that are not GDAL files, outputs that are not GeoTIFF or overwrite an input,
+        malformed creation options."""
+        layers = self._rasterLayers(parameters, context)
+        for name, layer in layers.items():
+            if layer is None:
+                yield name, self.tr("could not load '{}' as a raster layer"
+                                    ).format(parameters[name])
+            elif layer.providerType() != "gdal":
+                yield name, self.tr(
+                    "layer '{}' uses the '{}' data provider; Tilewise needs a file-based GDAL "
+                    "raster (save the layer as GeoTIFF first)"
+                ).format(layer.name(), layer.providerType())
+        if os.path.splitext(output)[1].lower() not in OUTPUT_EXTENSIONS:
+            yield self.OUTPUT, self.tr(
+                "the output must be a GeoTIFF file (.tif or .tiff), got '{}'").format(output)
+        for name, layer in layers.items():
+            if layer is not None and _same_file(_file_path(layer), output):
+                yield self.OUTPUT, self.tr(
+                    "'{}' is also the {} raster; choose another output file").format(output, name)
+        try:
+            parse_options(self.parameterAsString(parameters, self.OPTIONS, context))
+        except InputError as error:
+            yield self.OPTIONS, error.message
 
     def _open(self, eng, name, path):
         try:
@@ -240,8 +262,22 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
         except InputError as error:
             raise QgsProcessingException(self.parameterError(name, error.message))
 
-    def _engineInputError(self, error):  # noqa: N802
+    def _engineInputError(self, error):
         name = self.ENGINE_PARAMETERS.get(error.param)
         if name is None:
             return self.tr("Invalid input ({}): {}").format(error.param, error.message)
         return self.parameterError(name, error.message)
+
+
+def _is_optional(definition):
+    return bool(definition.flags() & QgsProcessingParameterDefinition.FlagOptional)
+
+
+def _same_file(path, other):
+    """True when both paths name the same file (whether or not it exists yet)."""
+    return os.path.normcase(os.path.realpath(path)) == os.path.normcase(os.path.realpath(other))
+
+
+def _file_path(layer):
+    """The file behind a GDAL raster layer (its source without ``|option`` suffixes)."""
+    return layer.source().split("|")[0]

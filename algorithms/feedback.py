@@ -4,14 +4,12 @@
 class FeedbackBridge:
     """Adapts a ``QgsProcessingFeedback`` to the engine's ``progress``/``cancel``/``log`` callables.
 
-    The engine reports progress as a fraction (0 -> 1) of the current call. An algorithm made of
-    several engine calls splits the bar into ``steps`` equal parts and selects the current one with
-    ``step(index)``. Engine log messages prefixed with ``debug:`` go to the debug log (shown with
-    ``--verbose`` in qgis_process, or in the log panel when debug messages are enabled); the rest
-    are shown as information.
+    The engine reports progress as a fraction (0 -> 1) of the current ``apply`` call. An
+    algorithm made of several engine calls splits the bar into ``steps`` equal parts and selects
+    the current one with ``step(index)``. Engine messages (run summaries, worker log records and
+    warnings) are shown as information; ``debug`` is for details only worth seeing with
+    debugging on (qgis_process ``--verbose``).
     """
-
-    DEBUG_PREFIX = "debug:"
 
     def __init__(self, feedback, steps=1):
         self._feedback = feedback
@@ -31,8 +29,7 @@ class FeedbackBridge:
         return self._feedback.isCanceled()
 
     def log(self, message):
-        text = str(message)
-        if text[:len(self.DEBUG_PREFIX)].lower() == self.DEBUG_PREFIX:
-            self._feedback.pushDebugInfo(text[len(self.DEBUG_PREFIX):].strip())
-        else:
-            self._feedback.pushInfo(text)
+        self._feedback.pushInfo(str(message))
+
+    def debug(self, message):
+        self._feedback.pushDebugInfo(str(message))

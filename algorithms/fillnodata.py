@@ -20,22 +20,22 @@ class FillNodata(TilewiseAlgorithm):
     def name(self):
         return "fillnodata"
 
-    def displayName(self):  # noqa: N802
+    def displayName(self):
         return self.tr("Fill nodata")
 
     def group(self):
         return self.tr("Nodata")
 
-    def groupId(self):  # noqa: N802
+    def groupId(self):
         return "nodata"
 
     def tags(self):
         return self.tr("fill,nodata,gaps,holes,void,interpolate,inpaint,gdal_fillnodata").split(",")
 
-    def outputDescription(self):  # noqa: N802
+    def outputDescription(self):
         return self.tr("Filled")
 
-    def helpText(self):  # noqa: N802
+    def helpText(self):
         return self.tr(
             "Fills the nodata pixels of one band by inverse-distance weighted interpolation from "
             "the valid pixels around them, as GDAL's FillNodata (gdal_fillnodata) does.\n"
@@ -53,7 +53,7 @@ class FillNodata(TilewiseAlgorithm):
             "bit for bit. Large MAX_DISTANCE values mean wide tile margins, hence more work "
             "per tile.")
 
-    def initParameters(self):  # noqa: N802
+    def initParameters(self):
         self.addInputParameters()
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.MASK, self.tr("Fill mask (nonzero = fill here; default: the band's nodata)"),
@@ -65,10 +65,11 @@ class FillNodata(TilewiseAlgorithm):
             self.SMOOTHING_ITERATIONS, self.tr("Smoothing iterations"),
             type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
 
-    def runEngine(self, eng, rasters, parameters, context, bridge):  # noqa: N802
+    def runEngine(self, eng, rasters, parameters, context, bridge):
         inputs = [rasters[name] for name in self.RASTER_INPUTS if name in rasters]
-        return eng.apply(filters.fill_nodata, inputs,
-                         band=self.parameterAsInt(parameters, self.BAND, context),
-                         max_distance=self.parameterAsDouble(parameters, self.MAX_DISTANCE, context),
-                         smoothing_iterations=self.parameterAsInt(
-                             parameters, self.SMOOTHING_ITERATIONS, context))
+        return eng.apply(
+            filters.fill_nodata, inputs,
+            band=self.parameterAsInt(parameters, self.BAND, context),
+            max_distance=self.parameterAsDouble(parameters, self.MAX_DISTANCE, context),
+            smoothing_iterations=self.parameterAsInt(
+                parameters, self.SMOOTHING_ITERATIONS, context))

@@ -14,22 +14,23 @@ class MeanFilter(TilewiseAlgorithm):
     def name(self):
         return "meanfilter"
 
-    def displayName(self):  # noqa: N802
+    def displayName(self):
         return self.tr("Mean filter")
 
     def group(self):
         return self.tr("Smoothing")
 
-    def groupId(self):  # noqa: N802
+    def groupId(self):
         return "smoothing"
 
     def tags(self):
-        return self.tr("mean,average,smooth,smoothing,low-pass,boxcar,focal,moving window").split(",")
+        return self.tr("mean,average,smooth,smoothing,low-pass,boxcar,focal,moving window"
+                       ).split(",")
 
-    def outputDescription(self):  # noqa: N802
+    def outputDescription(self):
         return self.tr("Smoothed")
 
-    def helpText(self):  # noqa: N802
+    def helpText(self):
         return self.tr(
             "Replaces each pixel by the mean of the SIZE x SIZE window centred on it (a box or "
             "moving-average filter). At the raster edges the window is mirrored (scipy's "
@@ -45,18 +46,18 @@ class MeanFilter(TilewiseAlgorithm):
             "output. Where a window holds no nodata, the result equals "
             "scipy.ndimage.uniform_filter within floating-point rounding.")
 
-    def initParameters(self):  # noqa: N802
+    def initParameters(self):
         self.addInputParameters(all_bands=True)
         self.addParameter(QgsProcessingParameterNumber(
             self.SIZE, self.tr("Window size in pixels (odd)"),
             type=QgsProcessingParameterNumber.Integer, defaultValue=3, minValue=1))
 
-    def parameterErrors(self, parameters, context):  # noqa: N802
+    def parameterErrors(self, parameters, context):
         size = self.parameterAsInt(parameters, self.SIZE, context)
         if size % 2 == 0:
             yield self.SIZE, self.tr("the window size must be odd, got {}").format(size)
 
-    def runEngine(self, eng, rasters, parameters, context, bridge):  # noqa: N802
+    def runEngine(self, eng, rasters, parameters, context, bridge):
         return eng.apply(filters.mean, rasters[self.INPUT],
                          size=self.parameterAsInt(parameters, self.SIZE, context),
                          band=self.parameterAsInt(parameters, self.BAND, context) or None)

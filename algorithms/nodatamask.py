@@ -9,22 +9,22 @@ class NodataMask(TilewiseAlgorithm):
     def name(self):
         return "nodatamask"
 
-    def displayName(self):  # noqa: N802
+    def displayName(self):
         return self.tr("Nodata mask")
 
     def group(self):
         return self.tr("Nodata")
 
-    def groupId(self):  # noqa: N802
+    def groupId(self):
         return "nodata"
 
     def tags(self):
         return self.tr("nodata,mask,missing,void,nan").split(",")
 
-    def outputDescription(self):  # noqa: N802
+    def outputDescription(self):
         return self.tr("Nodata mask")
 
-    def helpText(self):  # noqa: N802
+    def helpText(self):
         return self.tr(
             "Creates a mask of the nodata pixels of one band: 1 where the band equals the band's "
             "nodata value (or is NaN, for floating-point data), 0 elsewhere.\n"
@@ -34,9 +34,9 @@ class NodataMask(TilewiseAlgorithm):
             "nodata value of its own.\n"
             "If the band has no nodata value, only NaN pixels are marked.")
 
-    def initParameters(self):  # noqa: N802
+    def initParameters(self):
         self.addInputParameters()
 
-    def runEngine(self, eng, rasters, parameters, context, bridge):  # noqa: N802
+    def runEngine(self, eng, rasters, parameters, context, bridge):
         return eng.apply(filters.nodata_mask, rasters[self.INPUT],
                          band=self.parameterAsInt(parameters, self.BAND, context))

@@ -27,7 +27,7 @@ def import_engine():
     """Return the `tilewise.engine` module, imported through a `tilewise` symlink."""
     global _pkg_root
     if _pkg_root is None:
-        _pkg_root = tempfile.mkdtemp(prefix="tilewise-pkg-")
+        _pkg_root = tempfile.mkdtemp(prefix="tilewise-bench-pkg-")
         os.symlink(REPO, os.path.join(_pkg_root, "tilewise"))
         atexit.register(shutil.rmtree, _pkg_root, True)  # removes the link, not the repo
         sys.path.insert(0, _pkg_root)

@@ -11,8 +11,8 @@ from .errors import (Cancelled, InputError, ReleasedError, SharedMemoryError, Ti
 from .filter import Filter, Reducer
 from .profile import Profile
 from .raster import SharedRaster
-from .rasterio_io import parse_options
+from .rasterio_io import check_options, parse_options
 
 __all__ = ["Cancelled", "Engine", "Filter", "InputError", "Profile", "Reducer",
            "ReleasedError", "SharedMemoryError", "SharedRaster", "TilewiseError",
-           "WorkerCrashed", "WorkerError", "filters", "parse_options", "reducers", "tiles_for"]
+           "WorkerCrashed", "WorkerError", "check_options", "filters", "parse_options", "reducers", "tiles_for"]

@@ -54,7 +54,12 @@ class Engine:
         sweep_orphans()
         self._python = None
         if start_method != "fork":
-            self._python = python or resolve_worker_python()
+            try:
+                self._python = python or resolve_worker_python()
+            except TilewiseError:
+                if self.workers > 1:
+                    raise
+                # workers=1 runs here; the resource tracker can do with multiprocessing's default
         ensure_resource_tracker(self._python)
         self._inline = InlineBackend(self._open_view)
         self._pool = None

@@ -89,6 +89,7 @@ class _Worker:
     def __init__(self, process, conn):
         self.process, self.conn = process, conn
         self.job = None  # (index, job) while busy
+        self.answered = False  # has it ever finished a job? (else it may never have started)
 
 
 class ProcessPool:
@@ -127,12 +128,18 @@ class ProcessPool:
         busy = []
         try:
             while pending or busy:
+                if pending and not idle and not busy:  # every idle worker died: replace them
+                    self.start()
+                    idle = list(self._workers)
                 while idle and pending:
                     worker = idle.pop()
                     index, job = pending.popleft()
-                    worker.conn.send((index, _pickle_job(job)))
                     worker.job = (index, job)
                     busy.append(worker)
+                    try:
+                        worker.conn.send((index, _pickle_job(job)))
+                    except OSError:
+                        raise self._crash(worker, job) from None
                 waitables = [w.conn for w in busy] + [w.process.sentinel for w in self._workers]
                 for ready in connection.wait(waitables, timeout=POLL_SECONDS):
                     worker = self._owner(ready)
@@ -154,6 +161,7 @@ class ProcessPool:
                             log(f"worker {worker.process.pid}: {line}")
                     busy.remove(worker)
                     worker.job = None
+                    worker.answered = True
                     idle.append(worker)
                     if status == "error":
                         raise worker_error(job, payload, rest[0])
@@ -189,6 +197,12 @@ class ProcessPool:
                 how = f"was killed by signal {-code}"
         else:
             how = f"exited with code {code}"
+        if code is not None and code > 0 and not worker.answered:
+            return WorkerCrashed(
+                f"worker process {worker.process.pid} could not start ({how}; interpreter "
+                f"{self._python or 'forked'}). In a script, start the engine under "
+                "'if __name__ == \"__main__\":' (workers are spawned); otherwise set "
+                "TILEWISE_PYTHON to a Python of the same version, or use workers=1.")
         hint = ("The most likely cause is the system running out of memory (the kernel's "
                 "OOM killer sends SIGKILL): use fewer workers or a smaller tile size."
                 if code in (-signal.SIGKILL, None) else

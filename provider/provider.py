@@ -24,12 +24,15 @@ class TilewiseProvider(QgsProcessingProvider):
     def svgIconPath(self):
         return ICON_PATH
 
-    def loadAlgorithms(self):  # noqa: N802 (QGIS API name)
+    def loadAlgorithms(self):
         for algorithm_class in ALGORITHMS:
             self.addAlgorithm(algorithm_class())
 
-    def supportedOutputRasterLayerExtensions(self):  # noqa: N802 (QGIS API name)
+    def supportedOutputRasterLayerExtensions(self):
         return ["tif", "tiff"]
 
-    def defaultRasterFileExtension(self):  # noqa: N802 (QGIS API name)
+    def defaultRasterFileExtension(self):
         return "tif"
+
+    def supportsNonFileBasedOutput(self):
+        return False

@@ -74,8 +74,8 @@ def _hole_mask(rng, shape, fraction):
         return mask
     # Blobs (~75 % of the holes): large + small scale noise, thresholded at a low-res quantile.
     lo_shape = (max(8, rows // 8), max(8, cols // 8))
-    coarse = _zoom_to(ndimage.gaussian_filter(rng.standard_normal((max(4, rows // 256), max(4, cols // 256))), 1.0),
-                      lo_shape, order=3)
+    coarse = rng.standard_normal((max(4, rows // 256), max(4, cols // 256)))
+    coarse = _zoom_to(ndimage.gaussian_filter(coarse, 1.0), lo_shape, order=3)
     fine = ndimage.gaussian_filter(rng.standard_normal(lo_shape), 1.5)
     blob = coarse / (coarse.std() or 1.0) + 0.8 * fine / (fine.std() or 1.0)
     thresh = np.quantile(blob, 1.0 - 0.75 * fraction)

@@ -20,6 +20,7 @@ QGIS_PROCESS = "/usr/bin/qgis_process.bin"
 CRS = "EPSG:32631"
 
 _app = None
+_plugin = None  # kept alive: the provider's Python methods die with their wrapper
 
 
 def make_plugin_parent_dir(directory):
@@ -45,9 +46,10 @@ def start_qgis(parent_dir, profile_dir):
     """Start a headless QgsApplication (once), initialise Processing and register Tilewise.
 
     ``parent_dir`` holds the ``tilewise`` symlink; ``profile_dir`` isolates QGIS's settings.
-    Returns the ``tilewise.plugin.TilewisePlugin`` whose provider is registered.
+    Returns the ``tilewise.plugin.TilewisePlugin`` whose provider is registered (the same one
+    on every call).
     """
-    global _app
+    global _app, _plugin
     if importlib.util.find_spec("tilewise") is None:
         sys.path.insert(0, str(parent_dir))
     if QGIS_PLUGINS_DIR not in sys.path:
@@ -62,11 +64,11 @@ def start_qgis(parent_dir, profile_dir):
         from processing.core.Processing import Processing
 
         Processing.initialize()
-    from tilewise import classFactory
+        from tilewise import classFactory
 
-    plugin = classFactory(None)
-    plugin.initProcessing()
-    return plugin
+        _plugin = classFactory(None)
+        _plugin.initProcessing()
+    return _plugin
 
 
 def write_geotiff(path, array, nodata=None, transform=None, crs=CRS, **creation_options):
@@ -93,11 +95,11 @@ def synthetic_dem(height, width, seed=0, dtype="float32"):
     """A smooth surface plus noise (rows, cols), as a DEM would look."""
     rng = np.random.default_rng(seed)
     rows, cols = np.mgrid[0:height, 0:width]
-    surface = 100 + 20 * np.sin(rows / 7.0) * np.cos(cols / 11.0) + 0.05 * rows * cols / max(height, 1)
+    surface = 100 + 20 * np.sin(rows / 7.0) * np.cos(cols / 11.0) + 0.05 * rows * cols / height
     return (surface + rng.normal(0, 0.5, (height, width))).astype(dtype)
 
 
-def punch_holes(array, nodata, seed=1, fraction=0.08):
+def punch_holes(array, nodata, seed=1, fraction=0.02):
     """A copy of ``array`` with random pixels and one rectangular hole set to ``nodata``."""
     rng = np.random.default_rng(seed)
     holed = array.copy()

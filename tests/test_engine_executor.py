@@ -223,3 +223,24 @@ def test_tiny_images_with_many_workers_and_huge_margins_work(shape):
         smooth = eng.apply(filters.mean, src, size=101)
         assert filled.shape == smooth.shape == (1,) + shape
         assert np.isnan(smooth.array[0, 0, 0])
+
+
+def test_a_worker_interpreter_that_cannot_start_is_explained(tmp_path):
+    fake = tmp_path / "python3"
+    fake.write_text("#!/bin/sh\nexit 3\n")
+    fake.chmod(0o755)
+    with Engine(workers=2, tile_size=8, python=str(fake)) as eng:
+        src = _raster(eng, np.zeros((32, 32), np.float32))
+        started = time.monotonic()
+        with pytest.raises(WorkerCrashed, match="could not start") as err:
+            eng.apply(filters.mean, src, size=3)
+        assert time.monotonic() - started < 10
+        assert str(fake) in str(err.value) and "__main__" in str(err.value)
+
+
+def test_check_options_validates_without_writing():
+    from tilewise.engine import check_options
+    assert check_options("COMPRESS=ZSTD|ZLEVEL=9") == {"COMPRESS": "ZSTD", "ZLEVEL": "9"}
+    with pytest.raises(InputError) as err:
+        check_options("FOO=BAR")
+    assert err.value.param == "options"

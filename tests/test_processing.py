@@ -5,6 +5,9 @@ whole image and ``scipy.ndimage.uniform_filter``. WORKERS 1 and 2 with a small T
 sure tiling really happens.
 """
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from rasterio.fill import fillnodata
@@ -65,6 +68,26 @@ def reference_mean(band, size, nodata):
 
 
 # --- registration and metadata ----------------------------------------------------------------
+
+
+def test_importing_the_package_does_not_import_qgis(request, tmp_path_factory):
+    """Worker processes import ``tilewise.engine``, hence the package ``tilewise``: no qgis."""
+    parent = qh.plugin_parent_dir(request, tmp_path_factory)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import tilewise, tilewise.engine; "
+            "assert callable(tilewise.classFactory); "
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('qgis', 'PyQt5')], "
+            "sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code, str(parent)], check=True, timeout=60)
+
+
+def test_unload_removes_the_provider(plugin):
+    from qgis.core import QgsApplication
+
+    registry = QgsApplication.processingRegistry()
+    plugin.unload()
+    assert registry.providerById("tilewise") is None
+    plugin.initProcessing()
+    assert registry.algorithmById("tilewise:meanfilter") is not None
 
 
 def test_provider_registers_the_three_algorithms(plugin):
@@ -151,7 +174,7 @@ def test_meanfilter_one_band(processing, dem, tmp_path, workers, size):
     assert profile["count"] == 1 and profile["dtype"] == "float32" and profile["nodata"] == NODATA
     expected, valid = reference_mean(array, size, NODATA)
     clean = ~np.isnan(expected)
-    assert clean.sum() > array.size // 2
+    assert clean.sum() > array.size // 4
     np.testing.assert_allclose(smooth[0][clean], expected[clean], rtol=1e-5)
     assert np.all(smooth[0][~valid] == NODATA)
 
@@ -174,7 +197,8 @@ def test_results_do_not_depend_on_workers_or_tiles(processing, dem, tmp_path):
     outputs = []
     for index, (workers, tile) in enumerate([(1, 0), (1, 7), (2, TILE), (3, 11)]):
         out = str(tmp_path / f"mean{index}.tif")
-        run(processing, "meanfilter", INPUT=path, SIZE=5, OUTPUT=out, WORKERS=workers, TILE_SIZE=tile)
+        run(processing, "meanfilter", INPUT=path, SIZE=5, OUTPUT=out, WORKERS=workers,
+            TILE_SIZE=tile)
         outputs.append(qh.read_geotiff(out)[0])
     for other in outputs[1:]:
         assert outputs[0].tobytes() == other.tobytes()
