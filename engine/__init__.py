@@ -4,15 +4,20 @@ A library in its own right (no QGIS import): usable from plain Python, Jupyter a
 PyQGIS console. See docs/engine-api.md.
 """
 
-from . import filters, reducers
+from . import bandmath, custom, filters, reducers, statistics
+from .custom import load_filter
 from .engine import Engine, tiles_for
 from .errors import (Cancelled, InputError, ReleasedError, SharedMemoryError, TilewiseError,
                      WorkerCrashed, WorkerError)
 from .filter import Filter, Reducer
+from .filters.bandmath import band_math
+from .pipeline import Pipeline
 from .profile import Profile
 from .raster import SharedRaster
 from .rasterio_io import check_options, parse_options
+from .statistics import band_statistics
 
-__all__ = ["Cancelled", "Engine", "Filter", "InputError", "Profile", "Reducer",
+__all__ = ["Cancelled", "Engine", "Filter", "InputError", "Pipeline", "Profile", "Reducer",
            "ReleasedError", "SharedMemoryError", "SharedRaster", "TilewiseError",
-           "WorkerCrashed", "WorkerError", "check_options", "filters", "parse_options", "reducers", "tiles_for"]
+           "WorkerCrashed", "WorkerError", "check_options", "filters", "parse_options", "reducers", "tiles_for",
+           "band_math", "band_statistics", "bandmath", "custom", "load_filter", "statistics"]

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from .errors import InputError, TilewiseError
 from .filter import Filter, Reducer
 from .interpreter import resolve_worker_python
+from .pipeline import Pipeline, fused_filter, plan
 from .pool import InlineBackend, ProcessPool, ensure_resource_tracker
 from .raster import SharedRaster, create_raster
 from .rasterio_io import read_into, read_profile, write_raster
@@ -133,7 +134,10 @@ class Engine:
         return self._peak_bytes
 
     def _forget(self, raster):
-        self._rasters.pop(raster._segment.name, None)
+        name = raster._segment.name
+        self._rasters.pop(name, None)
+        if self._pool is not None:
+            self._pool.forget([name])
 
     def _open_view(self, ref, writable):
         raster = self._rasters.get(ref.segment.name)
@@ -166,6 +170,54 @@ class Engine:
             self.release(*outputs)
             raise
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def run(self, pipeline, inputs, keep=None, fuse=None):
+        """Run a Pipeline on ``inputs`` (a dict by input name, or a list in order).
+
+        Returns {name: SharedRaster} for the outputs in ``keep`` (default: the last step's).
+        ``fuse`` None fuses where valid and worth it (see engine.pipeline), True fuses whenever
+        valid, False runs the steps one by one with intermediates in shared memory, each
+        released after its last use.
+        """
+        if not isinstance(pipeline, Pipeline):
+            raise InputError("pipeline", f"expected a Pipeline, got {type(pipeline).__name__}")
+        if isinstance(inputs, dict):
+            unknown = sorted(set(inputs) - set(pipeline.inputs))
+            missing = [n for n in pipeline.inputs if n not in inputs]
+            if unknown or missing:
+                raise InputError("inputs", f"the pipeline's inputs are {list(pipeline.inputs)}; "
+                                 f"missing {missing}, unknown {unknown}")
+            inputs = [inputs[n] for n in pipeline.inputs]
+        inputs = self._inputs(fused_filter_placeholder(len(pipeline.inputs)), inputs)
+        p = plan(pipeline, [r.profile for r in inputs], keep)
+        if fuse is None:
+            fuse = p.worth_fusing
+        elif fuse and not p.fusable:
+            unfusable = [s.name for s in p.steps if not s.filter.fusable]
+            raise InputError("fuse", f"this pipeline cannot be fused: step {unfusable[0]!r} "
+                             "depends on more than its margin")
+        if fuse:
+            outputs = self.apply(fused_filter(p), inputs, plan=p)
+            return dict(zip(p.keep, outputs if isinstance(outputs, tuple) else (outputs,)))
+        return self._run_steps(p, inputs)
+
+    def _run_steps(self, p, inputs):
+        have = dict(zip(p.inputs, inputs))
+        last_use = {n: i for i, step in enumerate(p.steps) for n in step.inputs}
+        made = []
+        try:
+            for i, step in enumerate(p.steps):
+                outputs = self.apply(step.filter, [have[n] for n in step.inputs], **step.given)
+                outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+                made.extend(outputs)
+                have.update(zip(step.outputs, outputs))
+                for name in step.inputs:  # free intermediates nobody needs any more
+                    if name not in p.inputs and name not in p.keep and last_use[name] == i:
+                        have[name].release()
+        except BaseException:
+            self.release(*made)
+            raise
+        return {n: have[n] for n in p.keep}
 
     def reduce(self, reducer, inputs, **params):
         """Run ``reducer`` on ``inputs`` tile by tile and merge the partial results."""
@@ -254,6 +306,11 @@ class Engine:
         logger.info(message)
         if self.log is not None:
             self.log(message)
+
+
+def fused_filter_placeholder(count):
+    """Stands for a pipeline in input checks (count and grid of its inputs)."""
+    return Filter("pipeline", None, inputs=(count, count))
 
 
 @contextmanager

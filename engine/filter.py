@@ -23,6 +23,9 @@ class Filter:
     from the whole-image input profiles. ``check(profiles, params)`` validates the
     parameters before any work starts and returns them with defaults filled in.
     ``releases_gil`` tells a thread backend it may run tiles concurrently.
+    ``fusable`` says the filter only needs its margin (no global dependency), so a
+    Pipeline may run it inside a fused tile pass. ``core_only`` marks engine-internal
+    filters whose ``func(buffers, profiles, params, tile)`` returns just the tile's core.
     """
 
     name: str
@@ -32,6 +35,8 @@ class Filter:
     check: Callable = _no_check
     inputs: tuple = (1, 1)  # (min, max) number of input rasters
     releases_gil: bool = False
+    fusable: bool = True
+    core_only: bool = False
 
     def margin_for(self, params):
         if self.margin is None:

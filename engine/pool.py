@@ -137,7 +137,7 @@ class ProcessPool:
                     worker.job = (index, job)
                     busy.append(worker)
                     try:
-                        worker.conn.send((index, _pickle_job(job)))
+                        worker.conn.send(("job", index, _pickle_job(job)))
                     except OSError:
                         raise self._crash(worker, job) from None
                 waitables = [w.conn for w in busy] + [w.process.sentinel for w in self._workers]
@@ -217,6 +217,14 @@ class ProcessPool:
             worker.process.kill()
         worker.process.join(STOP_SECONDS)
         worker.conn.close()
+
+    def forget(self, names):
+        """Tell every worker to unmap these segments, so their memory can be freed."""
+        for worker in self._workers:
+            try:
+                worker.conn.send(("forget", tuple(names)))
+            except OSError:
+                pass  # a dead worker maps nothing; it is replaced on the next run
 
     def close(self):
         """Stop every worker: ask politely, then kill what does not stop in time."""

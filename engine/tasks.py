@@ -20,19 +20,34 @@ class TileJob:
     tile: object        # tiling.Tile
 
 
-@contextmanager
-def attached(ref, writable):
-    """A numpy view of ``ref`` in this process, mapped for the duration (worker side)."""
-    segment = Segment.attach(ref.segment, writable)
-    view = ref.view(segment.buffer, writable)
-    try:
-        yield view
-    finally:
-        del view
-        segment.close()
+class Attachments:
+    """A worker's maps of shared segments, kept across tiles until the parent says ``forget``.
+
+    Mapping once per worker instead of once per tile spares the page-table work of every
+    tile (a 256-pixel-wide tile of a wide image touches a page per row). Inputs are mapped
+    read-only, so filters cannot write to them even by flipping numpy's flag.
+    """
+
+    def __init__(self):
+        self._maps = {}  # (segment name, writable) -> (Segment, view)
+
+    @contextmanager
+    def view(self, ref, writable):
+        key = (ref.segment.name, writable)
+        if key not in self._maps:
+            segment = Segment.attach(ref.segment, writable)
+            self._maps[key] = (segment, ref.view(segment.buffer, writable))
+        yield self._maps[key][1]
+
+    def forget(self, names):
+        """Unmap these segments (the parent released them)."""
+        for key in [k for k in self._maps if k[0] in names]:
+            segment, view = self._maps.pop(key)
+            del view
+            segment.close()
 
 
-def run_job(job, open_view=attached):
+def run_job(job, open_view):
     """Compute ``job``; return None for a filter (results are in shared memory) or the partial."""
     with ExitStack() as stack:
         sources = [stack.enter_context(open_view(ref, False)) for ref in job.inputs]
@@ -49,23 +64,27 @@ def _filter(job, sources, targets):
     rows, cols = tile.read_slices
     buffers = [s[:, rows, cols] for s in sources]
     profiles = [ref.profile.window(tile.rrow0, tile.rcol0, *tile.read_shape) for ref in job.inputs]
-    results = op.func(buffers, profiles, job.params)
+    if op.core_only:
+        results = op.func(buffers, profiles, job.params, tile)
+        shape, crop = (tile.row1 - tile.row0, tile.col1 - tile.col0), (slice(None),) * 3
+    else:
+        results = op.func(buffers, profiles, job.params)
+        shape, crop = tile.read_shape, (slice(None),) + tile.core_in_read
     if isinstance(results, np.ndarray):
         results = [results]
     results = list(results)
     if len(results) != len(targets):
         raise TypeError(f"filter {op.name!r} returned {len(results)} arrays, "
                         f"expected {len(targets)}")
-    core = (slice(None),) + tile.core_in_read
     for i, (ref, result, target) in enumerate(zip(job.outputs, results, targets)):
         result = np.asarray(result)
         if result.ndim == 2:
             result = result[None]
-        expected = (ref.profile.count,) + tile.read_shape
+        expected = (ref.profile.count,) + shape
         if result.shape != expected:
             raise ValueError(f"filter {op.name!r} output {i} has shape {result.shape}, "
                              f"expected {expected} (bands, rows, cols of the tile with margin)")
-        np.copyto(target[(slice(None),) + tile.core_slices], result[core], casting="same_kind")
+        np.copyto(target[(slice(None),) + tile.core_slices], result[crop], casting="same_kind")
 
 
 def _reduce(job, sources):

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from .errors import InputError
 
-MIN_AUTO_SIDE = 256       # below this, per-tile overhead dominates
-TILES_PER_WORKER = 4      # enough tiles for the workers to finish together
-MARGIN_FACTOR = 16        # auto tiles are at least this many margins wide (overlap <= ~13 %)
+TARGET_TILE_PIXELS = 2**17  # 512 KiB of float32: a tile's float64 temporaries stay in cache
+MARGIN_FACTOR = 10          # a tile is at least this many margins across (overlap <= ~45 %)
+TILES_PER_WORKER = 4        # enough tiles for the workers to finish together
 
 
 @dataclass(frozen=True)
@@ -79,17 +79,29 @@ def make_tiles(height, width, margin, tile_shape):
 def auto_tile_shape(height, width, margin, workers, bytes_per_pixel, memory_budget):
     """A tile shape balancing cache size, margin overhead, load balance and memory.
 
-    ``bytes_per_pixel`` counts all input and output bands a tile touches, plus
-    temporaries; ``memory_budget`` bounds the bytes all workers hold at once.
+    Small margins give full-width strips of about TARGET_TILE_PIXELS (contiguous memory:
+    cheap to map, copy and write); large margins give squares MARGIN_FACTOR margins wide.
+    ``bytes_per_pixel`` counts all input and output bands a tile touches plus temporaries;
+    ``memory_budget`` bounds the bytes all workers hold at once.
     """
-    side = max(MIN_AUTO_SIDE, MARGIN_FACTOR * margin)
-    if workers > 1:
-        balance = math.isqrt(max(1, height * width // (TILES_PER_WORKER * workers)))
-        side = min(side, max(balance, 2 * margin, 64))
+    least = max(1, MARGIN_FACTOR * margin)
+    target = max(TARGET_TILE_PIXELS, least * least)
+    if target // width >= least:
+        rows, cols = target // width, width
+    else:
+        rows = cols = math.isqrt(target)
+    rows, cols = min(rows, height), min(cols, width)
+    if workers > 1:  # several tiles per worker, as far as the image allows
+        wanted = TILES_PER_WORKER * workers
+        across = math.ceil(width / cols)
+        if math.ceil(height / rows) * across < wanted:
+            rows = max(1, min(rows, math.ceil(height / math.ceil(wanted / across))))
     per_worker = memory_budget / max(1, workers)
-    fits = math.isqrt(max(1, int(per_worker / max(1, bytes_per_pixel)))) - 2 * margin
-    side = max(1, min(side, fits))
-    return (min(side, height), min(side, width))
+    while rows > 1 or cols > 1:
+        if (rows + 2 * margin) * (cols + 2 * margin) * bytes_per_pixel <= per_worker:
+            break
+        rows, cols = max(1, rows // 2), max(1, cols // 2)
+    return (rows, cols)
 
 
 def tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel, memory_budget):

@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 
-from .tasks import run_job
+from .tasks import Attachments, run_job
 
 PARENT_CHECK_SECONDS = 0.5
 
@@ -72,7 +72,8 @@ def _exit_when_orphaned(parent_pid):
 
 
 def main(conn, parent_pid):
-    """Worker loop. Messages in: ``(job_id, pickled TileJob)`` or None to stop."""
+    """Worker loop. Messages in: ``("job", job_id, pickled TileJob)``, ``("forget", names)``
+    (unmap released segments), or None to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     capture = _Capture()
     root = logging.getLogger()
@@ -81,6 +82,7 @@ def main(conn, parent_pid):
     logging.captureWarnings(True)
     _silence_console(capture)
     _exit_when_orphaned(parent_pid)
+    maps = Attachments()
     while True:
         try:
             message = conn.recv()
@@ -88,9 +90,12 @@ def main(conn, parent_pid):
             break
         if message is None:
             break
-        job_id, payload = message
+        if message[0] == "forget":
+            maps.forget(message[1])
+            continue
+        _, job_id, payload = message
         try:
-            result = run_job(pickle.loads(payload))
+            result = run_job(pickle.loads(payload), maps.view)
             answer = ("ok", job_id, result, capture.drain())
         except BaseException as exc:  # report everything; the parent decides
             answer = ("error", job_id, f"{type(exc).__name__}: {exc}", traceback.format_exc(),

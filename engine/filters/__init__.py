@@ -1,7 +1,13 @@
 """The engine's built-in filters."""
 
+from .edges import gaussian_gradient_magnitude, laplace, sobel
 from .fill import fill_nodata
+from .focal import STATISTICS, focal_statistics
+from .morphology import morphology
 from .nodata import invalid_pixels, nodata_mask
-from .smoothing import mean
+from .smoothing import gaussian, mean, median
+from .terrain import aspect, hillshade, roughness, slope, tri
 
-__all__ = ["fill_nodata", "invalid_pixels", "mean", "nodata_mask"]
+__all__ = ["STATISTICS", "aspect", "fill_nodata", "focal_statistics", "gaussian",
+           "gaussian_gradient_magnitude", "hillshade", "invalid_pixels", "laplace", "mean",
+           "median", "morphology", "nodata_mask", "roughness", "slope", "sobel", "tri"]

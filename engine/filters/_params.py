@@ -39,3 +39,34 @@ def check_known(params, known):
     unknown = sorted(set(params) - set(known))
     if unknown:
         raise InputError(unknown[0], f"unknown parameter; expected one of {', '.join(known)}")
+
+
+def check_positive(name, value):
+    """A finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
+        raise InputError(name, f"must be a number, got {value!r}")
+    if not 0 < value < float("inf"):
+        raise InputError(name, f"must be a finite number > 0, got {value}")
+    return float(value)
+
+
+def check_between(name, value, low, high):
+    """A number in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
+        raise InputError(name, f"must be a number, got {value!r}")
+    if not low <= value <= high:
+        raise InputError(name, f"must be between {low} and {high}, got {value}")
+    return float(value)
+
+
+def check_choice(name, value, choices):
+    """One of ``choices`` (strings)."""
+    if value not in choices:
+        raise InputError(name, f"must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def check_bool(name, value):
+    if not isinstance(value, bool):
+        raise InputError(name, f"must be True or False, got {value!r}")
+    return value

@@ -1,9 +1,12 @@
 """Smoothing filters."""
 
 import numpy as np
+import scipy.ndimage as ndi
 
+from ..errors import InputError
 from ..filter import Filter
-from ._params import check_band, check_int, check_known
+from ._params import check_band, check_int, check_known, check_positive
+from .focal import band_outputs, float_dtype, footprint, per_band, window_percentile
 from .nodata import invalid_pixels
 
 
@@ -71,3 +74,60 @@ def _mean(buffers, profiles, params):
 
 mean = Filter("mean", _mean, margin=_radius, outputs=_outputs, check=_check)
 """Mean over a ``size`` x ``size`` window, nodata left out of the window and kept in the output."""
+
+
+def gaussian_radius(sigma, truncate):
+    """The kernel radius scipy uses: ``int(truncate * sigma + 0.5)``."""
+    return int(truncate * sigma + 0.5)
+
+
+def _check_gaussian(profiles, params):
+    check_known(params, ("sigma", "truncate", "band"))
+    if "sigma" not in params:
+        raise InputError("sigma", "is required (standard deviation in pixels, > 0)")
+    return {"sigma": check_positive("sigma", params["sigma"]),
+            "truncate": check_positive("truncate", params.get("truncate", 4.0)),
+            "band": check_band(profiles[0], params.get("band"), allow_none=True)}
+
+
+def _gaussian_margin(params):
+    return gaussian_radius(params["sigma"], params["truncate"])
+
+
+def _float_outputs(profiles, params):
+    return band_outputs(profiles, params, float_dtype(profiles[0].dtype))
+
+
+def _normalized_gaussian(values, invalid, sigma, truncate):
+    """filter(values, nodata zeroed) / filter(valid mask); explicit weighted sums (correlate1d)."""
+    kw = dict(sigma=sigma, truncate=truncate, mode="reflect")
+    num = ndi.gaussian_filter(np.where(invalid, 0.0, values), **kw)
+    den = ndi.gaussian_filter((~invalid).astype(np.float64), **kw)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / den
+
+
+def _gaussian(buffers, profiles, params):
+    sigma, truncate = params["sigma"], params["truncate"]
+    return [per_band(buffers, profiles, params, float_dtype(buffers[0].dtype),
+                     lambda v, i: _normalized_gaussian(v, i, sigma, truncate))]
+
+
+gaussian = Filter("gaussian", _gaussian, margin=_gaussian_margin, outputs=_float_outputs,
+                  check=_check_gaussian)
+"""Gaussian smoothing (``sigma`` px, kernel radius ``int(truncate * sigma + 0.5)`` = margin),
+as a normalized convolution: nodata pixels get weight 0 and the weights of the valid ones are
+renormalized; nodata stays nodata. Equals ``scipy.ndimage.gaussian_filter`` (mode reflect) to
+within rounding where the kernel holds no nodata. Integer inputs give float32."""
+
+
+def _median(buffers, profiles, params):
+    fp = footprint("square", params["size"] // 2)
+    return [per_band(buffers, profiles, params, float_dtype(buffers[0].dtype),
+                     lambda v, i: window_percentile(v, i, fp, 50.0))]
+
+
+median = Filter("median", _median, margin=_radius, outputs=_float_outputs, check=_check)
+"""Median of the valid pixels in a ``size`` x ``size`` window (odd ``size``; an even count
+averages the two middle values); nodata stays nodata. Equals ``scipy.ndimage.median_filter``
+(mode reflect) exactly where the window holds no nodata. Integer inputs give float32."""
