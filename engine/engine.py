@@ -40,16 +40,18 @@ class Engine:
 
     ``workers``: processes (0 = all cores, 1 = in this process). ``tile_size``: tile side in
     pixels (0 = auto). ``progress(fraction)``, ``cancel() -> bool`` and ``log(message)`` are
-    plain callables. Use as a context manager: everything is released on exit.
+    plain callables. ``cache``: a RasterCache (see engine.cache) that ``open`` borrows from
+    and ``write`` puts copies in. Use as a context manager: everything is released on exit.
     """
 
     def __init__(self, workers=0, tile_size=0, start_method="spawn", memory_budget=None,
-                 progress=None, cancel=None, log=None, python=None):
+                 progress=None, cancel=None, log=None, python=None, cache=None):
         workers = _check_count("workers", workers)
         self.workers = workers or os.cpu_count() or 1
         self.tile_size = _check_count("tile_size", tile_size)
         self.memory_budget = memory_budget or int(_physical_memory() * DEFAULT_BUDGET_FRACTION)
         self.progress, self.cancel, self.log = progress, cancel, log
+        self.cache = cache
         self._rasters = {}
         self._peak_bytes = 0
         sweep_orphans()
@@ -90,8 +92,17 @@ class Engine:
 
     # -- rasters ---------------------------------------------------------------------------
     def open(self, path):
-        """Read the raster file at ``path`` (all bands) into shared memory."""
+        """Read the raster file at ``path`` (all bands) into shared memory.
+
+        With a cache holding a valid copy of the file, borrow that copy instead (read-only).
+        """
         self._check_open()
+        if self.cache is not None and os.path.exists(path):
+            raster = self.cache.borrow(path)
+            if raster is not None:
+                self._track(raster)
+                self._say(f"{path}: taken from the shared-memory cache, not read again")
+                return raster
         profile = read_profile(path)
         raster = self.create(profile, source=os.path.abspath(os.fspath(path)))
         try:
@@ -104,7 +115,10 @@ class Engine:
     def create(self, profile, source=None):
         """A new zero-filled shared raster for ``profile``."""
         self._check_open()
-        raster = create_raster(profile, source=source, on_release=self._forget)
+        return self._track(create_raster(profile, source=source))
+
+    def _track(self, raster):
+        raster.on_release(self._forget)
         self._rasters[raster.ref.segment.name] = raster
         self._peak_bytes = max(self._peak_bytes, self.shared_bytes)
         return raster
@@ -122,7 +136,10 @@ class Engine:
             if other.source and os.path.exists(target) and os.path.samefile(other.source, target):
                 raise InputError("output", f"{target} is an input of this run; "
                                  "write to another path")
-        return write_raster(array, raster.profile, target, options, driver)
+        written = write_raster(array, raster.profile, target, options, driver)
+        if self.cache is not None:
+            self.cache.put(written, raster)
+        return written
 
     @property
     def shared_bytes(self):

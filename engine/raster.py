@@ -34,12 +34,12 @@ class SharedRaster:
     Any use after ``release()`` raises ``ReleasedError``.
     """
 
-    def __init__(self, segment, profile, source=None, on_release=None):
+    def __init__(self, segment, profile, source=None, on_release=None, writable=True):
         self._segment = segment
         self.profile = profile
         self.source = source
-        self._on_release = on_release
-        self._view = RasterRef(segment.ref, profile).view(segment.buffer, writable=True)
+        self._on_release = [on_release] if on_release else []
+        self._view = RasterRef(segment.ref, profile).view(segment.buffer, writable=writable)
 
     def __repr__(self):
         state = "released" if self.released else self._segment.name
@@ -80,6 +80,10 @@ class SharedRaster:
     def nbytes(self):
         return self.profile.nbytes
 
+    def on_release(self, callback):
+        """Call ``callback(raster)`` once the raster is released."""
+        self._on_release.append(callback)
+
     def release(self):
         """Free the shared memory. Views still held elsewhere keep their pages alive, safely."""
         if self.released:
@@ -87,12 +91,18 @@ class SharedRaster:
         self._view = None
         self._segment.unlink()
         self._segment.close()
-        if self._on_release is not None:
-            self._on_release(self)
+        for callback in self._on_release:
+            callback(self)
 
     def _check(self):
         if self._view is None:
             raise ReleasedError(f"{self!r} was released and can no longer be used")
+
+
+def borrow_raster(ref, source=None, on_release=None):
+    """A read-only handle on a raster someone else owns; releasing it only unmaps."""
+    return SharedRaster(Segment.attach(ref.segment, writable=False), ref.profile, source=source,
+                        on_release=on_release, writable=False)
 
 
 def create_raster(profile, source=None, on_release=None):
