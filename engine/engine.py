@@ -19,6 +19,9 @@ from .tiling import make_tiles, tile_shape_for
 logger = logging.getLogger("tilewise")
 
 TEMP_FACTOR = 3        # float64 temporaries a filter may hold per tile pixel and band
+# Below this many pixels a run stays in this process: handing tiles to workers would cost
+# more than it saves. TILEWISE_MIN_PARALLEL_PIXELS overrides it (the tests set 0).
+MIN_PARALLEL_PIXELS = 2**20
 DEFAULT_BUDGET_FRACTION = 0.25  # of physical memory, for the tiles all workers hold at once
 
 
@@ -52,6 +55,8 @@ class Engine:
         self.memory_budget = memory_budget or int(_physical_memory() * DEFAULT_BUDGET_FRACTION)
         self.progress, self.cancel, self.log = progress, cancel, log
         self.cache = cache
+        self.min_parallel_pixels = int(os.environ.get("TILEWISE_MIN_PARALLEL_PIXELS",
+                                                      MIN_PARALLEL_PIXELS))
         self._rasters = {}
         self._peak_bytes = 0
         sweep_orphans()
@@ -294,7 +299,8 @@ class Engine:
                 for tile in make_tiles(first.height, first.width, margin, shape)]
 
     def _backend_for(self, jobs):
-        if self._pool is None or len(jobs) == 1:
+        pixels = sum((j.tile.row1 - j.tile.row0) * (j.tile.col1 - j.tile.col0) for j in jobs)
+        if self._pool is None or len(jobs) == 1 or pixels < self.min_parallel_pixels:
             return self._inline
         return self._pool
 

@@ -21,6 +21,9 @@ _PLUGIN_PARENT = Path(tempfile.mkdtemp(prefix="tilewise-pkg-"))
 atexit.register(shutil.rmtree, _PLUGIN_PARENT, True)  # removes the link, not the checkout
 sys.path.insert(0, str(_PLUGIN_PARENT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# the tests use small images but must exercise the worker pool; test_engine_executor checks
+# that, by default, small images stay in the calling process
+os.environ["TILEWISE_MIN_PARALLEL_PIXELS"] = "0"
 
 from tilewise.engine.shm import list_segments  # noqa: E402
 

@@ -244,3 +244,12 @@ def test_check_options_validates_without_writing():
     with pytest.raises(InputError) as err:
         check_options("FOO=BAR")
     assert err.value.param == "options"
+
+
+def test_small_images_stay_in_this_process_by_default(monkeypatch):
+    monkeypatch.delenv("TILEWISE_MIN_PARALLEL_PIXELS")
+    with Engine(workers=2) as eng:
+        small = _raster(eng, np.zeros((500, 500), np.float32))
+        assert eng.reduce(tf.worker_pids, small) == {os.getpid()}
+        large = _raster(eng, np.zeros((1100, 1000), np.float32))
+        assert os.getpid() not in eng.reduce(tf.worker_pids, large)
