@@ -10,7 +10,7 @@ import scipy.ndimage as ndi
 
 from ..errors import InputError
 from ..filter import Filter
-from ._params import check_band, check_between, check_choice, check_int, check_known, check_number
+from ._params import check_band, check_between, check_choice, check_int, check_known
 from .nodata import invalid_pixels
 
 STATISTICS = ("min", "max", "range", "sum", "mean", "std", "variance", "median", "percentile",
@@ -215,7 +215,7 @@ def _check(profiles, params):
     else:
         if params.get("size") is not None:
             raise InputError("size", "only for shape='square'; a circle takes radius")
-        checked["radius"] = check_number("radius", params.get("radius", 1), 0)
+        checked["radius"] = check_between("radius", params.get("radius", 1), 0, 1e4)
     if name == "percentile":
         if params.get("q") is None:
             raise InputError("q", "statistic='percentile' needs q (0 to 100)")

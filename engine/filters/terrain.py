@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import InputError
 from ..filter import Filter
 from ._params import (check_band, check_between, check_bool, check_choice, check_known,
-                      check_number, check_positive)
+                      check_positive)
 from .focal import selected_bands
 from .nodata import invalid_pixels
 
@@ -130,7 +130,7 @@ aspect`` (``-zero_for_flat``). float32."""
 # -- hillshade -----------------------------------------------------------------------------
 def _check_hillshade(profiles, params):
     checked = _base_check(profiles, params, ("azimuth", "altitude", "z_factor"))
-    checked["azimuth"] = check_number("azimuth", params.get("azimuth", 315.0), -math.inf)
+    checked["azimuth"] = check_between("azimuth", params.get("azimuth", 315.0), 0, 360)
     checked["altitude"] = check_between("altitude", params.get("altitude", 45.0), 0, 90)
     checked["z_factor"] = check_positive("z_factor", params.get("z_factor", 1.0))
     return checked
