@@ -35,26 +35,51 @@ def _shared(eng, stack, profile):
     return raster
 
 
+def _catalogue_step(draw, p, name, last):
+    """Add one step drawn from the catalogue, reading ``last``."""
+    band = {"band": 1}
+    kind = draw(st.sampled_from(["mean", "fill", "mask_fill", "gaussian", "median", "focal",
+                                 "morphology", "sobel", "slope", "hillshade"]))
+    if kind == "mean":
+        p.add(name, filters.mean, last, size=draw(st.sampled_from([1, 3, 5, 7])), **band)
+    elif kind == "fill":
+        p.add(name, filters.fill_nodata, last, max_distance=draw(st.sampled_from([1, 3, 9])),
+              smoothing_iterations=draw(st.integers(0, 2)))
+    elif kind == "mask_fill":
+        p.add(name + "m", filters.nodata_mask, last)
+        p.add(name, filters.fill_nodata, [last, name + "m"],
+              max_distance=draw(st.sampled_from([2, 6])))
+        return [name + "m"] if draw(st.booleans()) else []
+    elif kind == "gaussian":
+        p.add(name, filters.gaussian, last, sigma=draw(st.sampled_from([0.5, 1.0, 2.5])), **band)
+    elif kind == "median":
+        p.add(name, filters.median, last, size=draw(st.sampled_from([3, 5])), **band)
+    elif kind == "focal":
+        p.add(name, filters.focal_statistics, last,
+              statistic=draw(st.sampled_from(["min", "max", "range", "std", "majority"])),
+              shape="circle", radius=draw(st.sampled_from([1, 2.5])), **band)
+    elif kind == "morphology":
+        p.add(name, filters.morphology, last,
+              operation=draw(st.sampled_from(["erosion", "opening", "black_tophat"])),
+              radius=draw(st.integers(1, 2)), shape=draw(st.sampled_from(["disk", "cross"])),
+              **band)
+    elif kind == "sobel":
+        p.add(name, filters.sobel, last, **band)
+    elif kind == "slope":
+        p.add(name, filters.slope, last)
+    else:
+        p.add(name, filters.hillshade, last, azimuth=draw(st.sampled_from([0.0, 315.0])))
+    return []
+
+
 @st.composite
 def chains(draw):
-    """A random chain over input "src", drawn from the seed filters, with kept outputs."""
+    """A random chain over input "src", drawn from the catalogue, with kept outputs."""
     p = Pipeline(["src"])
     last, kept = "src", []
     for i in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["mean", "fill", "mask_fill"]))
         name = f"s{i}"
-        if kind == "mean":
-            p.add(name, filters.mean, last, size=draw(st.sampled_from([1, 3, 5, 7])),
-                  band=None if last == "src" else 1)
-        elif kind == "fill":
-            p.add(name, filters.fill_nodata, last, max_distance=draw(st.sampled_from([1, 3, 9])),
-                  smoothing_iterations=draw(st.integers(0, 2)))
-        else:
-            p.add(name + "m", filters.nodata_mask, last)
-            p.add(name, filters.fill_nodata, [last, name + "m"],
-                  max_distance=draw(st.sampled_from([2, 6])))
-            if draw(st.booleans()):
-                kept.append(name + "m")
+        kept += _catalogue_step(draw, p, name, last)
         if draw(st.booleans()):
             kept.append(name)
         last = name
