@@ -266,7 +266,8 @@ class _Compiler:
         if isinstance(func, ast.Attribute):
             _fail(f"attribute access ('.{func.attr}') is not allowed{where}")
         if not isinstance(func, ast.Name):
-            _fail(f"only the listed functions can be called, by name{where}")
+            reason = _REFUSED.get(type(func), "calling the result of an expression is not allowed")
+            _fail(f"{reason}; only the listed functions can be called, by name{where}")
         name = func.id
         if "__" in name:
             _fail(f"names with double underscores are not allowed: {name!r}")

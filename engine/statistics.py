@@ -87,11 +87,12 @@ def _tile_moments(values):
     (``1e9 + noise``) still sees the true difference.
     """
     n = values.size
-    total = float(values.sum())
-    mean = total / n
-    d = values - mean
-    sd = float(d.sum())
-    m2 = float(np.sum(d * d)) - sd * sd / n
+    with np.errstate(invalid="ignore", over="ignore"):  # infinities: handled below
+        total = float(values.sum())
+        mean = total / n
+        d = values - mean
+        sd = float(d.sum())
+        m2 = float(np.sum(d * d)) - sd * sd / n
     neg_inf = pos_inf = 0
     fmin, fmax = float(values.min()), float(values.max())
     if not (math.isfinite(fmin) and math.isfinite(fmax)):
@@ -179,7 +180,9 @@ def _merge_moments(partials, params):
         if count:
             n, (mean_hi, mean_lo), m2 = summary
             mean = mean_hi + mean_lo
-            total = math.fsum(sums) if all(map(math.isfinite, sums)) else float(np.sum(sums))
+            with np.errstate(invalid="ignore"):
+                total = math.fsum(sums) if all(map(math.isfinite, sums)) else \
+                    float(np.sum(sums))
             variance = m2 / n
             if not (neg_inf or pos_inf):
                 result.update(sum=total, mean=mean, variance=variance,
@@ -338,13 +341,20 @@ select = Reducer("select", _select, _merge_select, check=_check_select)
 
 
 def _percentile_ranks(n, q):
-    """numpy's 'linear' percentile: (lower rank, upper rank, gamma) for ``q`` in 0..100."""
+    """numpy's 'linear' percentile: (lower rank, upper rank, gamma) for ``q`` in 0..100.
+
+    Mirrors ``numpy.lib.function_base._quantile`` (numpy 1.24) step by step, so that the
+    interpolation rounds exactly as ``numpy.percentile`` does.
+    """
     quantile = np.true_divide(np.float64(q), 100)
-    virtual = n * quantile + (1 + quantile * (1 - 1 - 1)) - 1
+    virtual = (n - 1) * quantile
     previous = np.floor(virtual)
+    low, high = int(previous), int(previous) + 1
+    if virtual >= n - 1:       # numpy takes the last value, and its index -1 enters gamma
+        previous, low, high = np.float64(-1), n - 1, n - 1
+    elif virtual < 0:
+        previous, low, high = np.float64(0), 0, 0
     gamma = virtual - previous
-    low = int(min(max(previous, 0), n - 1))
-    high = int(min(max(previous + 1, 0), n - 1))
     return low, high, gamma
 
 

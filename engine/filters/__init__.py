@@ -1,5 +1,6 @@
 """The engine's built-in filters."""
 
+from .bandmath import band_math
 from .edges import gaussian_gradient_magnitude, laplace, sobel
 from .fill import fill_nodata
 from .focal import STATISTICS, focal_statistics
@@ -8,6 +9,6 @@ from .nodata import invalid_pixels, nodata_mask
 from .smoothing import gaussian, mean, median
 from .terrain import aspect, hillshade, roughness, slope, tri
 
-__all__ = ["STATISTICS", "aspect", "fill_nodata", "focal_statistics", "gaussian",
+__all__ = ["STATISTICS", "aspect", "band_math", "fill_nodata", "focal_statistics", "gaussian",
            "gaussian_gradient_magnitude", "hillshade", "invalid_pixels", "laplace", "mean",
            "median", "morphology", "nodata_mask", "roughness", "slope", "sobel", "tri"]
