@@ -21,11 +21,11 @@ def box_sum(values, radius):
     padded = np.pad(values, radius, mode="symmetric")  # numpy 'symmetric' == scipy 'reflect'
     rows, cols = values.shape
     width = 2 * radius + 1
-    acc = padded[0:rows].copy()
-    for k in range(1, width):
+    acc = padded[0:rows] + padded[1:rows + 1]
+    for k in range(2, width):
         acc += padded[k:k + rows]
-    out = acc[:, 0:cols].copy()
-    for k in range(1, width):
+    out = acc[:, 0:cols] + acc[:, 1:cols + 1]
+    for k in range(2, width):
         out += acc[:, k:k + cols]
     return out
 
@@ -62,7 +62,8 @@ def _mean(buffers, profiles, params):
         invalid = invalid_pixels(source[b - 1], nodata)
         if invalid.any():
             values[invalid] = 0.0
-            counts = box_sum((~invalid).astype(np.float64), radius)
+            # integer counts are exact; as float64 they equal a float sum of ones
+            counts = box_sum((~invalid).astype(np.int32), radius).astype(np.float64)
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean = box_sum(values, radius) / counts
             mean[invalid] = fill
