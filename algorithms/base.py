@@ -9,7 +9,8 @@ talks to the engine and the feedback.
 import os
 from itertools import chain
 
-from qgis.core import (QgsProcessingAlgorithm,
+from qgis.core import (Qgis,
+                       QgsProcessingAlgorithm,
                        QgsProcessingException,
                        QgsProcessingParameterBand,
                        QgsProcessingParameterDefinition,
@@ -20,12 +21,18 @@ from qgis.core import (QgsProcessingAlgorithm,
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..engine import Cancelled, Engine, InputError, TilewiseError, parse_options
+from ..engine import (Cancelled, Engine, InputError, TilewiseError, check_options,
+                      parse_options)
 from .feedback import FeedbackBridge
 
 ICON_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icon.svg")
 
 OUTPUT_EXTENSIONS = (".tif", ".tiff")
+
+#: raster data types the engine has no numpy counterpart for (complex, colour)
+UNSUPPORTED_DATA_TYPES = {Qgis.CInt16: "CInt16", Qgis.CInt32: "CInt32", Qgis.CFloat32: "CFloat32",
+                          Qgis.CFloat64: "CFloat64", Qgis.ARGB32: "ARGB32",
+                          Qgis.ARGB32_Premultiplied: "ARGB32_Premultiplied"}
 
 COMMON_HELP = """\
 Advanced parameters:
@@ -129,6 +136,9 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
         # "qgis_process run ... -- INPUT=x OUTPUT=y"); check defaults as if they were given.
         parameters = {**{p.name(): p.defaultValue() for p in self.parameterDefinitions()
                          if p.defaultValue() is not None}, **parameters}
+        for name, problem in chain(self._numberErrors(parameters, context),
+                                   self._unloadableInputs(parameters, context)):
+            return False, self.parameterError(name, problem)
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
@@ -231,9 +241,25 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
             layers[name] = self.parameterAsRasterLayer(parameters, name, context)
         return layers
 
+    def _unloadableInputs(self, parameters, context):
+        """Raster inputs given as paths that do not load, with the reason (QGIS's own check
+        says "not found" even when the file exists but is not a raster)."""
+        for name in self.RASTER_INPUTS:
+            value = parameters.get(name)
+            if not isinstance(value, str) or not value.strip():
+                continue
+            if self.parameterAsRasterLayer(parameters, name, context) is not None:
+                continue
+            path = value.split("|")[0]
+            if not os.path.exists(path):
+                yield name, self.tr("no such file: {}").format(path)
+            else:
+                yield name, self.tr("'{}' is not a raster GDAL can read").format(path)
+
     def _inputErrors(self, parameters, context, output):
-        """Inputs that are not GDAL files, outputs that are not GeoTIFF or overwrite an input,
-        malformed creation options."""
+        """Inputs that are not GDAL files or hold data types the engine cannot handle; outputs
+        that are not GeoTIFF, overwrite an input or cannot be written in their folder; creation
+        options GDAL's GeoTIFF driver does not know (all before any work)."""
         layers = self._rasterLayers(parameters, context)
         for name, layer in layers.items():
             if layer is None:
@@ -244,6 +270,14 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
                     "layer '{}' uses the '{}' data provider; Tilewise needs a file-based GDAL "
                     "raster (save the layer as GeoTIFF first)"
                 ).format(layer.name(), layer.providerType())
+            else:
+                types = {UNSUPPORTED_DATA_TYPES.get(layer.dataProvider().dataType(band))
+                         for band in range(1, layer.bandCount() + 1)} - {None}
+                if types:
+                    yield name, self.tr(
+                        "'{}' holds {} data; Tilewise handles 8-, 16- and 32-bit integers and "
+                        "32- and 64-bit floating-point rasters").format(
+                        _file_path(layer), " and ".join(sorted(types)))
         if os.path.splitext(output)[1].lower() not in OUTPUT_EXTENSIONS:
             yield self.OUTPUT, self.tr(
                 "the output must be a GeoTIFF file (.tif or .tiff), got '{}'").format(output)
@@ -251,10 +285,41 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
             if layer is not None and _same_file(_file_path(layer), output):
                 yield self.OUTPUT, self.tr(
                     "'{}' is also the {} raster; choose another output file").format(output, name)
-        try:
-            parse_options(self.parameterAsString(parameters, self.OPTIONS, context))
+        yield from self._outputFolderErrors(output)
+        try:  # the whole check (GDAL's option list), so a bad option fails before any work
+            check_options(self.parameterAsString(parameters, self.OPTIONS, context))
         except InputError as error:
             yield self.OPTIONS, error.message
+
+    def _outputFolderErrors(self, output):
+        """An output that is a folder, or whose folder is missing or not writable (the engine
+        would find out only when writing, after the computation)."""
+        folder = os.path.dirname(os.path.abspath(output))
+        if os.path.isdir(output):
+            yield self.OUTPUT, self.tr("'{}' is a folder; give a file name").format(output)
+        elif not os.path.isdir(folder):
+            yield self.OUTPUT, self.tr("the folder {} does not exist").format(folder)
+        elif not os.access(folder, os.W_OK | os.X_OK):  # also false on a read-only file system
+            yield self.OUTPUT, self.tr("the folder {} is not writable").format(folder)
+
+    def _numberErrors(self, parameters, context):
+        """Numbers below their minimum, with the minimum in the message (QGIS's own check only
+        says "Incorrect parameter value")."""
+        for definition in self.parameterDefinitions():
+            if not isinstance(definition, QgsProcessingParameterNumber):
+                continue
+            value = parameters.get(definition.name())
+            if value is None or (isinstance(value, str) and not value.strip()):
+                continue
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue  # not a plain number (an expression, a property): QGIS checks it
+            if number != number:
+                yield definition.name(), self.tr("must be a number, got {}").format(value)
+            elif number < definition.minimum():
+                yield definition.name(), self.tr("must be >= {:g}, got {:g}").format(
+                    definition.minimum(), number)
 
     def _open(self, eng, name, path):
         try:

@@ -1,5 +1,11 @@
 """Bridge between the engine's plain callables and a QgsProcessingFeedback."""
 
+import re
+
+#: a worker's log record at warning level or above, as the engine relays it:
+#: ``worker <pid>: WARNING <logger>: <message>`` (also ERROR and CRITICAL)
+_WORKER_WARNING = re.compile(r"^worker \d+: (WARNING|ERROR|CRITICAL)\b")
+
 
 class FeedbackBridge:
     """Adapts a ``QgsProcessingFeedback`` to the engine's ``progress``/``cancel``/``log`` callables.
@@ -7,8 +13,9 @@ class FeedbackBridge:
     The engine reports progress as a fraction (0 -> 1) of the current ``apply`` call. An
     algorithm made of several engine calls splits the bar into ``steps`` equal parts and selects
     the current one with ``step(index)``. Engine messages (run summaries, worker log records and
-    warnings) are shown as information; ``debug`` is for details only worth seeing with
-    debugging on (qgis_process ``--verbose``).
+    warnings): worker records at WARNING level or above go to ``pushWarning``, everything else
+    (run summaries, INFO records, captured console lines) to ``pushInfo``. ``debug`` is for
+    details only worth seeing with debugging on.
     """
 
     def __init__(self, feedback, steps=1):
@@ -29,7 +36,19 @@ class FeedbackBridge:
         return self._feedback.isCanceled()
 
     def log(self, message):
-        self._feedback.pushInfo(str(message))
+        message = str(message).rstrip()  # warnings' formatted text ends with a newline
+        if _WORKER_WARNING.match(message):
+            self.warning(message)
+        else:
+            self._feedback.pushInfo(message)
+
+    def warning(self, message):
+        """A non-fatal warning (``pushWarning`` exists from QGIS 3.16 on)."""
+        push_warning = getattr(self._feedback, "pushWarning", None)
+        if push_warning is not None:
+            push_warning(str(message))
+        else:
+            self._feedback.reportError(str(message), False)
 
     def debug(self, message):
         self._feedback.pushDebugInfo(str(message))

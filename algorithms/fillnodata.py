@@ -65,6 +65,30 @@ class FillNodata(TilewiseAlgorithm):
             self.SMOOTHING_ITERATIONS, self.tr("Smoothing iterations"),
             type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
 
+    def parameterErrors(self, parameters, context):
+        """A MASK on another grid than INPUT (checked here, before any raster is read)."""
+        if not parameters.get(self.MASK):
+            return
+        source = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        mask = self.parameterAsRasterLayer(parameters, self.MASK, context)
+        if source is None or mask is None:
+            return  # reported by the base class
+        if (mask.width(), mask.height()) != (source.width(), source.height()):
+            yield self.MASK, self.tr("the mask is {} x {} pixels, the input {} x {}; both must "
+                                     "be on the same grid").format(
+                mask.width(), mask.height(), source.width(), source.height())
+        elif mask.crs() != source.crs():
+            yield self.MASK, self.tr("the mask's CRS ({}) differs from the input's ({}); both "
+                                     "must be on the same grid").format(
+                mask.crs().authid() or mask.crs().description(),
+                source.crs().authid() or source.crs().description())
+        elif not _same_extent(mask.extent(), source.extent(),
+                              tolerance=1e-6 * max(source.rasterUnitsPerPixelX(),
+                                                   source.rasterUnitsPerPixelY())):
+            yield self.MASK, self.tr("the mask's extent ({}) differs from the input's ({}); "
+                                     "both must be on the same grid").format(
+                mask.extent().toString(), source.extent().toString())
+
     def runEngine(self, eng, rasters, parameters, context, bridge):
         inputs = [rasters[name] for name in self.RASTER_INPUTS if name in rasters]
         return eng.apply(
@@ -73,3 +97,9 @@ class FillNodata(TilewiseAlgorithm):
             max_distance=self.parameterAsDouble(parameters, self.MAX_DISTANCE, context),
             smoothing_iterations=self.parameterAsInt(
                 parameters, self.SMOOTHING_ITERATIONS, context))
+
+
+def _same_extent(a, b, tolerance):
+    return all(abs(x - y) <= tolerance for x, y in (
+        (a.xMinimum(), b.xMinimum()), (a.yMinimum(), b.yMinimum()),
+        (a.xMaximum(), b.xMaximum()), (a.yMaximum(), b.yMaximum())))

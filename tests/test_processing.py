@@ -292,3 +292,86 @@ def test_feedback_bridge_steps(plugin):
     assert not bridge.cancel()
     feedback.cancel()
     assert bridge.cancel()
+
+
+class RecordingFeedback:
+    """A QgsProcessingFeedback that records which channel each message went to."""
+
+    def __new__(cls):
+        from qgis.core import QgsProcessingFeedback
+
+        class Recording(QgsProcessingFeedback):
+            def __init__(self):
+                super().__init__(False)  # no QgsMessageLog echo
+                self.messages = []
+
+            def pushInfo(self, info):
+                self.messages.append(("info", info))
+
+            def pushWarning(self, warning):
+                self.messages.append(("warning", warning))
+
+            def reportError(self, error, fatalError=False):
+                self.messages.append(("error", error))
+
+            def pushDebugInfo(self, info):
+                self.messages.append(("debug", info))
+
+        return Recording()
+
+
+def test_feedback_bridge_routes_worker_warnings_to_pushwarning(plugin):
+    import filters_for_tests as tf
+    from tilewise.algorithms.feedback import FeedbackBridge
+    from tilewise.engine import Engine, Profile
+
+    feedback = RecordingFeedback()
+    bridge = FeedbackBridge(feedback)
+    with Engine(workers=2, tile_size=100, log=bridge.log) as eng:
+        source = eng.create(Profile(count=1, height=200, width=100, dtype="float32"))
+        eng.apply(tf.noisy, source)
+    channels = {}
+    for channel, message in feedback.messages:
+        channels.setdefault(channel, []).append(message)
+    warnings = channels.get("warning", [])
+    assert warnings and all("a warning from a worker" in m for m in warnings), feedback.messages
+    assert all(m.startswith("worker ") and ": WARNING " in m for m in warnings)
+    infos = channels.get("info", [])
+    assert any("stdout: hello from a worker" in m for m in infos)
+    summaries = [m for m in infos if m.startswith("noisy: ")]
+    assert len(summaries) == 1 and "2 tiles on 2 workers" in summaries[0]
+    assert "error" not in channels
+
+
+def test_bridge_falls_back_to_a_non_fatal_error_without_pushwarning():
+    from tilewise.algorithms.feedback import FeedbackBridge
+
+    class OldFeedback:  # QGIS < 3.16 has no pushWarning
+        def __init__(self):
+            self.messages = []
+
+        def pushInfo(self, info):
+            self.messages.append(("info", info))
+
+        def reportError(self, error, fatalError=False):
+            self.messages.append(("error", error, fatalError))
+
+    feedback = OldFeedback()
+    bridge = FeedbackBridge(feedback)
+    bridge.log("worker 12: ERROR rasterio._env: CPLE_AppDefined in something")
+    bridge.log("worker 12: INFO tilewise: fine")
+    bridge.log("mean: 4 tiles on 2 workers in 0.10 s; shared memory peak 1.0 MiB")
+    assert feedback.messages == [
+        ("error", "worker 12: ERROR rasterio._env: CPLE_AppDefined in something", False),
+        ("info", "worker 12: INFO tilewise: fine"),
+        ("info", "mean: 4 tiles on 2 workers in 0.10 s; shared memory peak 1.0 MiB")]
+
+
+def test_run_summary_reaches_pushinfo_once_per_engine_call(processing, dem, tmp_path):
+    feedback = RecordingFeedback()
+    run(processing, "meanfilter", feedback=feedback, INPUT=dem[0], SIZE=3,
+        OUTPUT=str(tmp_path / "mean.tif"), WORKERS=2, TILE_SIZE=TILE)
+    summaries = [(channel, m) for channel, m in feedback.messages if m.startswith("mean: ")]
+    assert len(summaries) == 1 and summaries[0][0] == "info"
+    assert " on 2 workers in " in summaries[0][1]
+    assert not [m for m in feedback.messages if m[0] in ("warning", "error")], feedback.messages
