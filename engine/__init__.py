@@ -14,7 +14,7 @@ from .filters.bandmath import band_math
 from .pipeline import Pipeline
 from .profile import Profile
 from .raster import SharedRaster
-from .rasterio_io import check_options, parse_options
+from .options import check_options, parse_options
 from .statistics import band_statistics
 
 __all__ = ["Cancelled", "Engine", "Filter", "InputError", "Pipeline", "Profile", "Reducer",

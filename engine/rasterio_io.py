@@ -12,6 +12,7 @@ from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError, RasterioIOError
 
 from .errors import InputError
+from .options import adapt_options, check_options
 from .profile import Profile
 
 
@@ -47,76 +48,6 @@ def read_into(path, out):
         ds.read(out=out)
 
 
-def parse_options(options):
-    """Creation options as a list of ``KEY=VALUE`` strings.
-
-    Accepts None, a list of strings, or a QGIS-style string ``"A=1|B=2"`` (also
-    space- or newline-separated). Raises InputError("options") for malformed items.
-    """
-    if options is None:
-        return []
-    if isinstance(options, str):
-        items = options.replace("\n", "|").replace(" ", "|").split("|")
-    else:
-        items = list(options)
-    parsed = []
-    for item in items:
-        item = str(item).strip()
-        if not item:
-            continue
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise InputError("options", f"creation option {item!r} is not of the form KEY=VALUE")
-        parsed.append(f"{key.strip().upper()}={value.strip()}")
-    return parsed
-
-
-def check_options(options, driver="GTiff"):
-    """Validate creation options against the GDAL driver's list; returns them as a dict."""
-    parsed = dict(opt.split("=", 1) for opt in parse_options(options))
-    allowed = _driver_options(driver)
-    for key, value in parsed.items():
-        if allowed is None:
-            break
-        if key not in allowed:
-            raise InputError("options", f"{key} is not a {driver} creation option "
-                             f"(valid: {', '.join(sorted(allowed))})")
-        choices = allowed[key]
-        if choices and value.upper() not in choices:
-            raise InputError("options", f"{key}={value} is not valid for {driver} "
-                             f"(choose from {', '.join(sorted(choices))})")
-    return parsed
-
-
-def _driver_options(driver):
-    """{option: set of allowed values (empty = free)} from GDAL, or None if unknown."""
-    try:
-        from osgeo import gdal
-    except ImportError:
-        return None
-    drv = gdal.GetDriverByName(driver)
-    if drv is None:
-        raise InputError("driver", f"GDAL has no driver named {driver!r}")
-    xml = drv.GetMetadataItem("DMD_CREATIONOPTIONLIST")
-    if not xml:
-        return None
-    import xml.etree.ElementTree as ET
-    return {opt.get("name").upper(): {(v.text or "").upper() for v in opt.findall("Value")}
-            for opt in ET.fromstring(xml).findall("Option")}
-
-
-def adapt_options(creation, dtype):
-    """Creation options that fit ``dtype``: one option string serves every output.
-
-    GeoTIFF's floating-point predictor (PREDICTOR=3) exists for float data only; integer
-    outputs get the horizontal-differencing predictor (2) instead.
-    """
-    creation = dict(creation)
-    if creation.get("PREDICTOR") == "3" and np.dtype(dtype).kind != "f":
-        creation["PREDICTOR"] = "2"
-    return creation
-
-
 def write_raster(array, profile, path, options=(), driver="GTiff"):
     """Write (bands, rows, cols) ``array`` to ``path`` through a temporary file renamed into place.
 
@@ -142,7 +73,7 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
                                suffix=os.path.splitext(path)[1] or ".tif", dir=folder)
     os.close(fd)
     try:
-        with _gdal_failures() as failures, rasterio.Env():
+        with gdal_failures() as failures, rasterio.Env():
             with rasterio.open(tmp, "w", driver=driver, width=profile.width,
                                height=profile.height, count=profile.count, dtype=profile.dtype,
                                crs=(rasterio.crs.CRS.from_wkt(profile.crs_wkt)
@@ -155,8 +86,8 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
                         dst.set_band_description(band, text)
         if failures:
             # GDAL reports errors while flushing at close without raising them
-            raise InputError("output", f"could not write {path}: "
-                             f"{failures[-1].replace(tmp, path)}")
+            raise InputError("output", _write_failure(path, folder, profile,
+                                                      failures[-1].replace(tmp, path)))
         os.replace(tmp, path)
         if os.path.exists(tmp + ".aux.xml"):
             os.replace(tmp + ".aux.xml", path + ".aux.xml")
@@ -165,10 +96,24 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
             if os.path.exists(leftover):
                 os.unlink(leftover)
         if isinstance(exc, (RasterioError, RasterioIOError, CPLE_BaseError, OSError)):
-            raise InputError("output", f"could not write {path}: "
-                             f"{str(exc).replace(tmp, path)}") from None
+            raise InputError("output", _write_failure(path, folder, profile,
+                                                      str(exc).replace(tmp, path))) from None
         raise
     return path
+
+
+def _write_failure(path, folder, profile, reason):
+    """The message for a failed write; says so when the disk is (nearly) full."""
+    try:
+        st = os.statvfs(folder)
+        free = st.f_bavail * st.f_frsize
+    except (OSError, AttributeError):
+        free = None
+    if free is not None and free < profile.nbytes:
+        return (f"could not write {path}: no space left in {folder} ({free / 2**20:.1f} MiB "
+                f"free, the raster is {profile.nbytes / 2**20:.1f} MiB uncompressed; "
+                f"GDAL said: {reason})")
+    return f"could not write {path}: {reason}"
 
 
 def _remove_stale_temporaries(folder):
@@ -216,7 +161,7 @@ class _FailureLog(logging.Handler):
 
 
 @contextmanager
-def _gdal_failures():
+def gdal_failures():
     logger = logging.getLogger("rasterio._env")
     handler = _FailureLog()
     previous = logger.level

@@ -62,7 +62,9 @@ def test_write_round_trip_with_creation_options(tmp_path, eng):
 
 
 @pytest.mark.parametrize("options, message", [
-    ("COMPRESS=NOPE", "COMPRESS=NOPE"), ("BOGUS=1", "BOGUS"), ("COMPRESS", "KEY=VALUE")])
+    ("COMPRESS=NOPE", "COMPRESS=NOPE"), ("BOGUS=1", "BOGUS"), ("COMPRESS", "KEY=VALUE"),
+    ("TILED=MAYBE", "YES or NO"), ("ZLEVEL=abc", "integer"),
+    ("TILED=YES|BLOCKXSIZE=7", "GDAL rejects"), ("PREDICTOR=9", "GDAL rejects")])
 def test_bad_creation_options_fail_before_writing_and_leave_the_target_alone(
         tmp_path, eng, options, message):
     raster = eng.open(_write(tmp_path / "in.tif", np.ones((1, 8, 8), np.float32)))
