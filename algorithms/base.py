@@ -99,9 +99,18 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
         """Yield ``(parameter name, message)`` for invalid values the widgets cannot catch."""
         return ()
 
+    def engineStep(self, parameters, context):
+        """What this algorithm asks of the engine: ``(filter, raster parameter names, params)``.
+
+        The names are the raster input parameters the filter reads, in its input order (empty
+        optional ones left out). ``tilewise:pipeline`` chains algorithms through this.
+        """
+        raise NotImplementedError
+
     def runEngine(self, eng, rasters, parameters, context, bridge):
         """Run the engine on ``rasters`` (parameter name -> SharedRaster); return the result."""
-        raise NotImplementedError
+        filter_, names, params = self.engineStep(parameters, context)
+        return eng.apply(filter_, [rasters[name] for name in names], **params)
 
     # --- QgsProcessingAlgorithm ---------------------------------------------------------------
 

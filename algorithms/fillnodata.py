@@ -89,14 +89,13 @@ class FillNodata(TilewiseAlgorithm):
                                      "both must be on the same grid").format(
                 mask.extent().toString(), source.extent().toString())
 
-    def runEngine(self, eng, rasters, parameters, context, bridge):
-        inputs = [rasters[name] for name in self.RASTER_INPUTS if name in rasters]
-        return eng.apply(
-            filters.fill_nodata, inputs,
-            band=self.parameterAsInt(parameters, self.BAND, context),
-            max_distance=self.parameterAsDouble(parameters, self.MAX_DISTANCE, context),
-            smoothing_iterations=self.parameterAsInt(
-                parameters, self.SMOOTHING_ITERATIONS, context))
+    def engineStep(self, parameters, context):
+        names = [self.INPUT] + ([self.MASK] if parameters.get(self.MASK) else [])
+        return filters.fill_nodata, names, {
+            "band": self.parameterAsInt(parameters, self.BAND, context),
+            "max_distance": self.parameterAsDouble(parameters, self.MAX_DISTANCE, context),
+            "smoothing_iterations": self.parameterAsInt(
+                parameters, self.SMOOTHING_ITERATIONS, context)}
 
 
 def _same_extent(a, b, tolerance):

@@ -57,7 +57,7 @@ class MeanFilter(TilewiseAlgorithm):
         if size % 2 == 0:
             yield self.SIZE, self.tr("the window size must be odd, got {}").format(size)
 
-    def runEngine(self, eng, rasters, parameters, context, bridge):
-        return eng.apply(filters.mean, rasters[self.INPUT],
-                         size=self.parameterAsInt(parameters, self.SIZE, context),
-                         band=self.parameterAsInt(parameters, self.BAND, context) or None)
+    def engineStep(self, parameters, context):
+        return filters.mean, [self.INPUT], {
+            "size": self.parameterAsInt(parameters, self.SIZE, context),
+            "band": self.parameterAsInt(parameters, self.BAND, context) or None}

@@ -37,6 +37,6 @@ class NodataMask(TilewiseAlgorithm):
     def initParameters(self):
         self.addInputParameters()
 
-    def runEngine(self, eng, rasters, parameters, context, bridge):
-        return eng.apply(filters.nodata_mask, rasters[self.INPUT],
-                         band=self.parameterAsInt(parameters, self.BAND, context))
+    def engineStep(self, parameters, context):
+        return filters.nodata_mask, [self.INPUT], {
+            "band": self.parameterAsInt(parameters, self.BAND, context)}
