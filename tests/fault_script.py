@@ -1,7 +1,8 @@
 """A process that runs a long engine job, for fault tests that need to kill or interrupt it.
 
-Usage: fault_script.py PLUGIN_PARENT WORKERS SECONDS_PER_TILE
-Prints "pids <parent> <worker> ..." and "segments <name> ..." once the job is running.
+Usage: fault_script.py PLUGIN_PARENT WORKERS SECONDS_PER_TILE [OUTPUT]
+Prints "pids <parent> <worker> ..." and "segments <name> ..." once the job is running, and
+writes the result to OUTPUT (if given) when the job is done.
 """
 
 import os
@@ -28,7 +29,9 @@ def main():
             print("pids", os.getpid(), *sorted(pids), flush=True)
             print("segments", *list_segments(os.getpid()), flush=True)
         threading.Timer(0.3, announce).start()
-        eng.apply(tf.slow_copy, src, seconds=seconds)
+        result = eng.apply(tf.slow_copy, src, seconds=seconds)
+        if len(sys.argv) > 4:
+            eng.write(result, sys.argv[4])
     print("finished", flush=True)
 
 

@@ -86,3 +86,15 @@ def _merge_pids(partials, params):
 
 
 worker_pids = Reducer("worker_pids", _pid, _merge_pids)
+
+
+def _imported(buffers, profiles, params):
+    import sys
+    return {name for name in sys.modules if name.split(".")[0] == params["prefix"]}
+
+
+def _union(partials, params):
+    return set().union(*partials)
+
+
+imported_modules = Reducer("imported_modules", _imported, _union)

@@ -54,9 +54,10 @@ def _kill_leftover_jobs():
             proc.wait(10)
 
 
-def _start_job(plugin_parent_dir, workers=2, seconds=0.5):
+def _start_job(plugin_parent_dir, workers=2, seconds=0.5, output=None):
+    extra = [str(output)] if output else []
     proc = subprocess.Popen([sys.executable, str(HERE / "fault_script.py"), str(plugin_parent_dir),
-                             str(workers), str(seconds)], stdout=subprocess.PIPE,
+                             str(workers), str(seconds)] + extra, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     _started.append(proc)
     pids = proc.stdout.readline().split()
@@ -65,8 +66,21 @@ def _start_job(plugin_parent_dir, workers=2, seconds=0.5):
     return proc, [int(p) for p in pids[1:]], segments[1:]
 
 
-def test_parent_sigkill_leaves_no_segment_and_no_worker(plugin_parent_dir):
-    proc, pids, segments = _start_job(plugin_parent_dir)
+@pytest.fixture
+def target(tmp_path):
+    """An output path holding an older result that no fault may touch."""
+    path = tmp_path / "result.tif"
+    path.write_bytes(b"an older result")
+    return path
+
+
+def _untouched(target):
+    assert target.read_bytes() == b"an older result"
+    assert sorted(os.listdir(target.parent)) == ["result.tif"]
+
+
+def test_parent_sigkill_leaves_no_segment_and_no_worker(plugin_parent_dir, target):
+    proc, pids, segments = _start_job(plugin_parent_dir, output=target)
     assert len(pids) == 3 and len(segments) == 2
     os.kill(pids[0], signal.SIGKILL)
     proc.wait(5)
@@ -75,10 +89,11 @@ def test_parent_sigkill_leaves_no_segment_and_no_worker(plugin_parent_dir):
     while time.monotonic() < deadline and set(segments) & set(list_segments()):
         time.sleep(0.05)
     assert not set(segments) & set(list_segments()), "the resource tracker did not clean up"
+    _untouched(target)
 
 
-def test_sigint_in_the_parent_stops_quickly_and_cleanly(plugin_parent_dir):
-    proc, pids, segments = _start_job(plugin_parent_dir)
+def test_sigint_in_the_parent_stops_quickly_and_cleanly(plugin_parent_dir, target):
+    proc, pids, segments = _start_job(plugin_parent_dir, output=target)
     started = time.monotonic()
     os.kill(pids[0], signal.SIGINT)
     proc.wait(10)
@@ -88,6 +103,26 @@ def test_sigint_in_the_parent_stops_quickly_and_cleanly(plugin_parent_dir):
     assert "finished" not in proc.stdout.read()
     assert _wait_gone(pids[1:], 5)
     assert not set(segments) & set(list_segments())
+    _untouched(target)
+
+
+def test_a_worker_killed_mid_run_leaves_the_target_alone(plugin_parent_dir, target):
+    proc, pids, segments = _start_job(plugin_parent_dir, output=target)
+    os.kill(pids[1], signal.SIGKILL)  # what the OOM killer does
+    proc.wait(10)
+    err = proc.stderr.read()
+    assert proc.returncode != 0 and "WorkerCrashed" in err and "memory" in err
+    assert _wait_gone(pids[1:], 5)
+    assert not set(segments) & set(list_segments())
+    _untouched(target)
+
+
+def test_workers_never_import_qgis():
+    import qgis.core  # noqa: F401  (the parent has QGIS loaded, as inside QGIS)
+    with Engine(workers=2, tile_size=64) as eng:
+        src = eng.create(Profile(1, 256, 256, "float32"))
+        imported = eng.reduce(tf.imported_modules, src, prefix="qgis")
+    assert imported == set()
 
 
 def test_orphans_of_dead_owners_are_swept_at_start_up(plugin_parent_dir):
