@@ -6,8 +6,8 @@ splits shared pages (the engine's shared-memory rasters) between the processes t
 them, so the sum counts each page once: the tree's real footprint, shared memory included.
 """
 
-import os
 import subprocess
+import tempfile
 import time
 
 SAMPLE_SECONDS = 0.01
@@ -43,15 +43,18 @@ def _pss(pid):
 
 def measure(command, env=None, cwd=None):
     """Run ``command``; return (seconds, peak bytes, CompletedProcess-like stdout/stderr)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, cwd=cwd)
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, sum(_pss(p) for p in _tree(proc.pid)))
-        time.sleep(SAMPLE_SECONDS)
-    out, err = proc.communicate()
-    seconds = time.perf_counter() - started
+    with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=out_file, stderr=err_file, text=True, env=env,
+                                cwd=cwd)
+        peak = 0
+        while proc.poll() is None:  # files, not pipes: a chatty child cannot block
+            peak = max(peak, sum(_pss(p) for p in _tree(proc.pid)))
+            time.sleep(SAMPLE_SECONDS)
+        seconds = time.perf_counter() - started
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(map(str, command))} failed ({proc.returncode}):\n{err}")
     return seconds, peak, out

@@ -108,7 +108,7 @@ def _trial_create(creation, driver):
     try:
         with gdal_failures() as failures, rasterio.Env():
             with rasterio.open(path, "w", driver=driver, width=1, height=1, count=1,
-                               dtype="float32", transform=rasterio.Affine(1, 0, 0, 0, -1, 1),
+                               dtype="float32", transform=rasterio.Affine(10, 0, 1000, 0, -10, 1000),
                                **adapt_options(creation, "float32")) as dst:
                 dst.write(np.zeros((1, 1, 1), np.float32))
     except Exception as exc:  # rasterio's errors for a bad option vary by driver

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install the peer tools bench/run.py compares the engine with, from Debian 12 (bookworm). Root.
+#
+#   bash bench/install-peers.sh
+#
+# Benchmark-only: none of this is a dependency of the plugin or of its tests.
+#   python3-dask python3-distributed   dask.array.map_overlap peer
+#   python3-matplotlib                 bench/results.png
+#   otb-bin                            Orfeo ToolBox 8 command-line apps (otbcli_*)
+#   grass-core                         GRASS GIS 8 (r.neighbors nprocs=2)
+#   gdal-bin python3-gdal              gdal_fillnodata.py, gdal_calc.py
+# Idempotent: if every package is already installed, apt is not touched at all.
+set -euo pipefail
+
+PACKAGES=(python3-dask python3-distributed python3-matplotlib otb-bin grass-core gdal-bin python3-gdal)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "installed" ]] || missing+=("$pkg")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-peers: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-peers: missing packages: ${missing[*]} (run as root to install them)" >&2
+  exit 1
+fi
+echo "install-peers: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}"
