@@ -6,7 +6,7 @@ import scipy.ndimage as ndi
 from ..errors import InputError
 from ..filter import Filter
 from ._params import check_band, check_int, check_known, check_positive
-from .focal import band_outputs, float_dtype, footprint, per_band, window_percentile
+from .focal import band_outputs, float_dtype, per_band
 from .nodata import invalid_pixels
 
 
@@ -122,10 +122,39 @@ renormalized; nodata stays nodata. Equals ``scipy.ndimage.gaussian_filter`` (mod
 within rounding where the kernel holds no nodata. Integer inputs give float32."""
 
 
+def _windowed_median(values, invalid, size):
+    """scipy's median filter where the window is all valid; near nodata, the median of the
+    valid pixels, gathered per pixel, so the slow path costs only where holes are."""
+    out = ndi.median_filter(np.where(invalid, 0.0, values), size=size, mode="reflect")
+    if invalid.any():
+        dirty = ndi.maximum_filter(invalid, size=size, mode="reflect") & ~invalid
+        rows, cols = np.nonzero(dirty)
+        out[rows, cols] = _valid_median_at(values, invalid, size, rows, cols)
+    return out
+
+
+def _valid_median_at(values, invalid, size, rows, cols, chunk=2**15):
+    """Median of the valid pixels of the size x size windows centred on (rows, cols); an even
+    count averages the two middle values. Borders mirror like scipy's 'reflect'."""
+    r = size // 2
+    padded = np.pad(np.where(invalid, np.inf, values), r, mode="symmetric")
+    offsets = np.arange(size)
+    out = np.empty(len(rows))
+    for start in range(0, len(rows), chunk):
+        rr = rows[start:start + chunk, None, None] + offsets[None, :, None]
+        cc = cols[start:start + chunk, None, None] + offsets[None, None, :]
+        windows = np.sort(padded[rr, cc].reshape(len(rr), -1), axis=1)  # nodata (inf) last
+        n = np.isfinite(windows).sum(axis=1)
+        at = np.arange(len(rr))
+        low, high = windows[at, (n - 1) // 2], windows[at, n // 2]
+        out[start:start + chunk] = np.where(n % 2 == 1, low, (low + high) / 2)
+    return out
+
+
 def _median(buffers, profiles, params):
-    fp = footprint("square", params["size"] // 2)
+    size = params["size"]
     return [per_band(buffers, profiles, params, float_dtype(buffers[0].dtype),
-                     lambda v, i: window_percentile(v, i, fp, 50.0))]
+                     lambda v, i: _windowed_median(v, i, size))]
 
 
 median = Filter("median", _median, margin=_radius, outputs=_float_outputs, check=_check)
