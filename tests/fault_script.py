@@ -12,7 +12,6 @@ import threading
 sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
 
 import filters_for_tests as tf  # noqa: E402
 from tilewise.engine import Engine, Profile  # noqa: E402

@@ -4,7 +4,6 @@ import os
 import time
 
 import numpy as np
-import pytest
 import rasterio
 
 from tilewise.engine import Engine, Profile, filters
