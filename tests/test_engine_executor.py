@@ -253,3 +253,28 @@ def test_small_images_stay_in_this_process_by_default(monkeypatch):
         assert eng.reduce(tf.worker_pids, small) == {os.getpid()}
         large = _raster(eng, np.zeros((1100, 1000), np.float32))
         assert os.getpid() not in eng.reduce(tf.worker_pids, large)
+
+
+CATALOGUE = [
+    (filters.nodata_mask, {}), (filters.fill_nodata, {"max_distance": 5}),
+    (filters.mean, {"size": 3}), (filters.gaussian, {"sigma": 1.0}), (filters.median, {"size": 3}),
+    (filters.focal_statistics, {"statistic": "majority"}),
+    (filters.morphology, {"operation": "opening"}), (filters.sobel, {}), (filters.laplace, {}),
+    (filters.gaussian_gradient_magnitude, {"sigma": 1.0}), (filters.slope, {}),
+    (filters.aspect, {}), (filters.hillshade, {}), (filters.roughness, {}), (filters.tri, {}),
+    (filters.band_math, {"expression": "A * 2"}),
+]
+
+
+@pytest.mark.parametrize("filter_, params", CATALOGUE, ids=[f.name for f, _ in CATALOGUE])
+def test_no_filter_writes_its_input(filter_, params):
+    """In this process the input's memory is writable underneath: nothing may use that."""
+    rng = np.random.default_rng(0)
+    data = rng.normal(100, 10, (60, 70)).astype(np.float32)
+    data[rng.random((60, 70)) < 0.1] = -9999
+    with Engine(workers=1, tile_size=32) as eng:
+        src = _raster(eng, data, nodata=-9999)
+        src = eng.create(src.profile.replace(transform=(10, 0, 0, 0, -10, 0)))
+        src.writable_array()[0] = data
+        eng.apply(filter_, src, **params)
+        np.testing.assert_array_equal(src.array[0], data)
