@@ -138,3 +138,9 @@ def default_cache():
             _default = RasterCache(budget)
             atexit.register(_default.clear)
         return _default
+
+
+def clear_default_cache():
+    """Release what the process-wide cache holds (if it was ever made)."""
+    if _default is not None:
+        _default.clear()

@@ -2,7 +2,7 @@
 
 import logging
 import os
-import tempfile
+import uuid
 import threading
 from contextlib import contextmanager
 
@@ -69,9 +69,10 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
         creation.setdefault("BIGTIFF", "IF_SAFER")
     _check_room(folder, profile, creation)
     _remove_stale_temporaries(folder)
-    fd, tmp = tempfile.mkstemp(prefix=f".tilewise-{os.getpid():x}-",
-                               suffix=os.path.splitext(path)[1] or ".tif", dir=folder)
-    os.close(fd)
+    # a unique name that GDAL creates itself, so the file gets the usual permissions
+    # (mkstemp's 0600 would survive the rename)
+    tmp = os.path.join(folder, f".tilewise-{os.getpid():x}-{uuid.uuid4().hex}"
+                               f"{os.path.splitext(path)[1] or '.tif'}")
     try:
         with gdal_failures() as failures, rasterio.Env():
             with rasterio.open(tmp, "w", driver=driver, width=profile.width,

@@ -25,6 +25,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # that, by default, small images stay in the calling process
 os.environ["TILEWISE_MIN_PARALLEL_PIXELS"] = "0"
 
+from tilewise.engine.cache import clear_default_cache  # noqa: E402
 from tilewise.engine.shm import list_segments  # noqa: E402
 
 
@@ -36,8 +37,12 @@ def plugin_parent_dir():
 
 @pytest.fixture(autouse=True)
 def no_leaked_segments():
-    """Fail any test that leaves a new Tilewise segment in /dev/shm (or its file fallback)."""
+    """Fail any test that leaves a new Tilewise segment in /dev/shm (or its file fallback).
+
+    The process-wide cache of written rasters holds segments on purpose; it is emptied first.
+    """
     before = set(list_segments(os.getpid()))
     yield
+    clear_default_cache()
     leaked = sorted(set(list_segments(os.getpid())) - before)
     assert not leaked, f"shared-memory segments leaked: {leaked}"

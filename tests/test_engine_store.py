@@ -59,6 +59,9 @@ def test_write_round_trip_with_creation_options(tmp_path, eng):
         assert ds.nodata == -9999.0 and ds.crs == CRS.from_epsg(32631)
         np.testing.assert_array_equal(ds.read(), data)
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".tilewise-")]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(out).st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 @pytest.mark.parametrize("options, message", [
