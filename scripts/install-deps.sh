@@ -12,7 +12,7 @@ PACKAGES=(
   python3-numpy python3-scipy python3-rasterio python3-distributed python3-psutil
   python3-gdal gdal-bin
 )
-TEST_PACKAGES=(python3-pytest python3-hypothesis python3-pytest-timeout)
+TEST_PACKAGES=(python3-pytest python3-hypothesis python3-pytest-timeout xvfb xauth)
 
 for arg in "$@"; do
   case "$arg" in
