@@ -225,3 +225,15 @@ def test_reducers_run_directly(engines):
             assert err.value.param == param
     finally:
         raster.release()
+
+
+def test_bin_index_equals_searchsorted():
+    from tilewise.engine.statistics import bin_index, select_edges
+    rng = np.random.default_rng(11)
+    for lo, hi in [(0.0, 1.0), (-5e9, 7e9), (1e9, 1e9 + 1e-3), (-1e300, 1e300), (3.0, 3.0 + 2**-40)]:
+        edges = select_edges(lo, hi, 4096)
+        values = np.concatenate([lo + (hi - lo) * rng.random(5000) if np.isfinite(hi - lo)
+                                 else rng.uniform(lo / 2, hi / 2, 5000) * 2, edges[:-1]])
+        values = values[(values >= lo) & (values < hi)]
+        np.testing.assert_array_equal(bin_index(values, edges),
+                                      np.searchsorted(edges, values, side="right") - 1)
