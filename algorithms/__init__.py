@@ -1,10 +1,16 @@
 """Tilewise Processing algorithms; ``ALGORITHMS`` is the one list the provider registers."""
 
+from . import edges, focal, morphology, smoothing, terrain
+from .bandmath import BandMath
 from .base import ICON_PATH
+from .customfilter import CustomFilter
 from .fillnodata import FillNodata
 from .meanfilter import MeanFilter
 from .nodatamask import NodataMask
+from .statistics import RasterStatistics
 
-ALGORITHMS = [NodataMask, FillNodata, MeanFilter]
+ALGORITHMS = [NodataMask, FillNodata, MeanFilter, __import__(__name__ + ".pipeline", fromlist=["PipelineAlgorithm"]).PipelineAlgorithm]
+ALGORITHMS += [*smoothing.ALGORITHMS, *focal.ALGORITHMS, *morphology.ALGORITHMS,
+               *edges.ALGORITHMS, *terrain.ALGORITHMS, BandMath, RasterStatistics, CustomFilter]
 
 __all__ = ["ALGORITHMS", "ICON_PATH", "FillNodata", "MeanFilter", "NodataMask"]

@@ -1,18 +1,24 @@
-"""Shared base of the Tilewise algorithms: parameters, engine run, error mapping.
+"""Shared base of the Tilewise algorithms: parameters, engine run, outputs, error mapping.
 
-Subclasses only declare their parameters (``initParameters``), extra checks
-(``parameterErrors``) and the engine step (``runEngine``). Layers are resolved to file paths in
-``prepareAlgorithm`` (main thread); ``processAlgorithm`` may run in a worker thread and only
-talks to the engine and the feedback.
+Subclasses declare their parameters (``initParameters``), help (``helpText``), extra checks
+(``parameterErrors``) and the engine step (``engineStep``). The parameter checks live in
+:mod:`.checks` (a mixin). Layers are resolved to file paths in ``prepareAlgorithm`` (main
+thread); ``processAlgorithm`` may run in a worker thread and only talks to the engine and the
+feedback.
+
+Raster inputs (``RASTER_INPUTS``) are single raster layers or multiple-layer parameters (their
+layers are engine inputs in the order given). An algorithm with ``RASTER_OUTPUT = False``
+(statistics) has no OUTPUT raster, OPTIONS or COG: it overrides ``runEngine`` and
+``writeResults`` and declares its own outputs in ``initOutputs``.
 """
 
 import os
 from itertools import chain
 
-from qgis.core import (Qgis,
-                       QgsProcessingAlgorithm,
+from qgis.core import (QgsProcessingAlgorithm,
                        QgsProcessingException,
                        QgsProcessingParameterBand,
+                       QgsProcessingParameterBoolean,
                        QgsProcessingParameterDefinition,
                        QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterDestination,
@@ -21,27 +27,38 @@ from qgis.core import (Qgis,
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..engine import (Cancelled, Engine, InputError, TilewiseError, check_options,
-                      parse_options)
+from ..engine import Cancelled, Engine, InputError, TilewiseError, parse_options
+from ..engine.cache import default_cache
+from .checks import (OUTPUT_EXTENSIONS, UNSUPPORTED_DATA_TYPES, ParameterChecks,  # noqa: F401
+                     file_path)
 from .feedback import FeedbackBridge
 
 ICON_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icon.svg")
 
-OUTPUT_EXTENSIONS = (".tif", ".tiff")
 
-#: raster data types the engine has no numpy counterpart for (complex, colour)
-UNSUPPORTED_DATA_TYPES = {Qgis.CInt16: "CInt16", Qgis.CInt32: "CInt32", Qgis.CFloat32: "CFloat32",
-                          Qgis.CFloat64: "CFloat64", Qgis.ARGB32: "ARGB32",
-                          Qgis.ARGB32_Premultiplied: "ARGB32_Premultiplied"}
+def cog_available():
+    """True when GDAL has the COG driver (GDAL >= 3.1)."""
+    from osgeo import gdal
+
+    return gdal.GetDriverByName("COG") is not None
+
 
 COMMON_HELP = """\
 Advanced parameters:
 WORKERS: number of worker processes. 0 (default) uses all CPU cores; 1 runs the tiles in the \
 QGIS process itself, without worker processes.
 TILE_SIZE: side of the square tiles the raster is split into, in pixels. 0 (default) picks a \
-size automatically.
-OPTIONS: GDAL GeoTIFF creation options, KEY=VALUE pairs separated by |, e.g. \
-COMPRESS=DEFLATE|PREDICTOR=2|TILED=YES.
+size automatically."""
+
+OUTPUT_HELP = """\
+OPTIONS: GDAL creation options, KEY=VALUE pairs separated by |, e.g. \
+COMPRESS=DEFLATE|PREDICTOR=2|TILED=YES (GeoTIFF driver), or COMPRESS=DEFLATE|PREDICTOR=YES \
+(COG driver, when COG is checked). PREDICTOR=3 becomes 2 for integer outputs.
+COG: write a Cloud Optimized GeoTIFF (GDAL's COG driver: tiled, with overviews, same .tif \
+extension) instead of a plain GeoTIFF (default: no). OPTIONS are then checked against the COG \
+driver's options."""
+
+TILING_HELP = """\
 Tiling guarantee: the output is identical, bit for bit, whatever the number of workers and the \
 tile size; tiles read the margin they need from their neighbours.
 Performance: the input is read once into shared memory and the workers read it from there, so \
@@ -51,7 +68,7 @@ Input rasters must be files readable by GDAL (the 'gdal' data provider); the out
 GeoTIFF file."""
 
 
-class TilewiseAlgorithm(QgsProcessingAlgorithm):
+class TilewiseAlgorithm(ParameterChecks, QgsProcessingAlgorithm):
     """Base of the Tilewise algorithms (in the style of QGIS's GdalAlgorithm)."""
 
     INPUT = "INPUT"
@@ -60,9 +77,13 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
     WORKERS = "WORKERS"
     TILE_SIZE = "TILE_SIZE"
     OPTIONS = "OPTIONS"
+    COG = "COG"
 
     #: raster parameters handed to the engine (opened in this order); optional ones may be empty
     RASTER_INPUTS = (INPUT,)
+
+    #: False for algorithms whose results are not one raster (statistics)
+    RASTER_OUTPUT = True
 
     #: engine parameter name -> QGIS parameter name, to name the culprit of an ``InputError``
     ENGINE_PARAMETERS = {
@@ -75,17 +96,24 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
         "output": OUTPUT,
     }
 
+    #: QGIS parameter blamed for engine parameters not in ENGINE_PARAMETERS (None: none)
+    OTHER_ENGINE_PARAMETERS = None
+
     def __init__(self):
         super().__init__()
-        self._sources = {}  # raster input parameter name -> file path, set by prepareAlgorithm
+        self._sources = {}  # raster input parameter name -> file path (list for multiple layers)
         self._output = None
         self._options = []
+        self._driver = "GTiff"
 
     # --- subclass interface -------------------------------------------------------------------
 
     def initParameters(self):
         """Add the algorithm's own parameters (the common ones are added by the base)."""
         raise NotImplementedError
+
+    def initOutputs(self):
+        """Add outputs other than the OUTPUT raster (after the advanced parameters)."""
 
     def outputDescription(self):
         """Label of the OUTPUT parameter."""
@@ -103,14 +131,22 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
         """What this algorithm asks of the engine: ``(filter, raster parameter names, params)``.
 
         The names are the raster input parameters the filter reads, in its input order (empty
-        optional ones left out). ``tilewise:pipeline`` chains algorithms through this.
+        optional ones left out); a multiple-layer parameter stands for all its layers, in
+        order. ``tilewise:pipeline`` chains algorithms through this.
         """
         raise NotImplementedError
 
     def runEngine(self, eng, rasters, parameters, context, bridge):
-        """Run the engine on ``rasters`` (parameter name -> SharedRaster); return the result."""
+        """Run the engine on ``rasters`` (parameter name -> SharedRaster, or a list of them for
+        a multiple-layer parameter); return the result."""
         filter_, names, params = self.engineStep(parameters, context)
-        return eng.apply(filter_, [rasters[name] for name in names], **params)
+        return eng.apply(filter_, self.engineInputs(rasters, names), **params)
+
+    def writeResults(self, eng, result, parameters, context, feedback):
+        """Write ``result`` (what ``runEngine`` returned); return the algorithm's outputs."""
+        feedback.setProgressText(self.tr("Writing {}").format(self._output))
+        eng.write(result, self._output, options=self._options, driver=self._driver)
+        return {self.OUTPUT: self._output}
 
     # --- QgsProcessingAlgorithm ---------------------------------------------------------------
 
@@ -130,15 +166,21 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
         return self.helpText().split("\n", 1)[0]
 
     def shortHelpString(self):
-        return self.helpText() + "\n" + self.tr(COMMON_HELP)
+        parts = [self.helpText(), self.tr(COMMON_HELP)]
+        if self.RASTER_OUTPUT:
+            parts.append(self.tr(OUTPUT_HELP))
+        parts.append(self.tr(TILING_HELP))
+        return "\n".join(parts)
 
     def initAlgorithm(self, config=None):
         self.initParameters()
         for parameter in self._advancedParameters():
             parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
             self.addParameter(parameter)
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT, self.outputDescription()))
+        if self.RASTER_OUTPUT:
+            self.addParameter(QgsProcessingParameterRasterDestination(
+                self.OUTPUT, self.outputDescription()))
+        self.initOutputs()
 
     def checkParameterValues(self, parameters, context):
         # QGIS 3.22 rejects a missing band parameter even when it has a default value (e.g.
@@ -151,39 +193,44 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
-        output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
-        for name, problem in chain(self._inputErrors(parameters, context, output),
-                                   self._bandErrors(parameters, context),
-                                   self.parameterErrors(parameters, context)):
+        for name, problem in self._allErrors(parameters, context):
             return False, self.parameterError(name, problem)
         return True, ""
 
     def prepareAlgorithm(self, parameters, context, feedback):
         # Runs in the main thread: resolve layers to paths here, not in processAlgorithm.
-        self._output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        for name, problem in self._inputErrors(parameters, context, self._output):
+        # The checks run again: model children and pipelines may skip checkParameterValues.
+        for name, problem in chain(self._unloadableInputs(parameters, context),
+                                   self._allErrors(parameters, context)):
             raise QgsProcessingException(self.parameterError(name, problem))
-        self._sources = {name: _file_path(layer)
-                         for name, layer in self._rasterLayers(parameters, context).items()}
-        self._options = parse_options(self.parameterAsString(parameters, self.OPTIONS, context))
+        self._sources = {}
+        for name, layer in self.rasterLayers(parameters, context).items():
+            self._sources[name] = ([file_path(item) for item in layer]
+                                   if isinstance(layer, list) else file_path(layer))
+        if self.RASTER_OUTPUT:
+            self._output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+            self._options = parse_options(self.parameterAsString(parameters, self.OPTIONS,
+                                                                 context))
+            self._driver = self._outputDriver(parameters, context)
         return True
 
     def processAlgorithm(self, parameters, context, feedback):
         bridge = FeedbackBridge(feedback)
         workers = self.parameterAsInt(parameters, self.WORKERS, context)
         tile_size = self.parameterAsInt(parameters, self.TILE_SIZE, context)
-        bridge.debug("Tilewise: workers={}, tile_size={}, creation options={}".format(
-            workers, tile_size, self._options))
+        bridge.debug("Tilewise: workers={}, tile_size={}, driver={}, creation options={}".format(
+            workers, tile_size, self._driver, self._options))
         try:
             with Engine(workers=workers, tile_size=tile_size, progress=bridge.progress,
-                        cancel=bridge.cancel, log=bridge.log) as eng:
+                        cancel=bridge.cancel, log=bridge.log,
+                        cache=default_cache()) as eng:  # None when TILEWISE_CACHE=0
                 feedback.setProgressText(self.tr("Reading input rasters"))
-                rasters = {name: self._open(eng, name, path)
+                rasters = {name: ([self._open(eng, name, item) for item in path]
+                                  if isinstance(path, list) else self._open(eng, name, path))
                            for name, path in self._sources.items()}
                 feedback.setProgressText(self.tr("Processing tiles"))
                 result = self.runEngine(eng, rasters, parameters, context, bridge)
-                feedback.setProgressText(self.tr("Writing {}").format(self._output))
-                eng.write(result, self._output, options=self._options)
+                return self.writeResults(eng, result, parameters, context, feedback)
         except Cancelled:
             feedback.pushInfo(self.tr("Canceled: no output was written."))
             return {}
@@ -191,15 +238,23 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(self._engineInputError(error))
         except TilewiseError as error:
             raise QgsProcessingException(str(error))
-        return {self.OUTPUT: self._output}
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def parameterError(self, name, message):
-        """Message naming parameter ``name`` (its label and its id) and what is wrong with it."""
-        definition = self.parameterDefinition(name)
-        label = definition.description() if definition is not None else name
-        return self.tr("Invalid value for parameter '{}' ({}): {}").format(label, name, message)
+    def engineInputs(self, rasters, names):
+        """The engine inputs for raster parameter ``names``, multiple-layer lists flattened."""
+        inputs = []
+        for name in names:
+            value = rasters[name]
+            inputs.extend(value if isinstance(value, list) else [value])
+        return inputs
+
+    def engineParameterName(self, param):
+        """The QGIS parameter an engine ``InputError.param`` stands for."""
+        name = self.ENGINE_PARAMETERS.get(param)
+        if name is None and self.OTHER_ENGINE_PARAMETERS is not None:
+            name = self.OTHER_ENGINE_PARAMETERS
+        return name if name is not None else param
 
     def addInputParameters(self, all_bands=False):
         """Add INPUT (raster) and BAND; with ``all_bands`` BAND is optional, empty = all bands."""
@@ -213,6 +268,26 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
                 self.BAND, self.tr("Band number"), 1, parentLayerParameterName=self.INPUT)
         self.addParameter(band)
 
+    def _allErrors(self, parameters, context):
+        """Every check after QGIS's own, in order; the first problem wins."""
+        checks = [self._inputErrors(parameters, context)]
+        if self.RASTER_OUTPUT:
+            checks.append(self._cogErrors(parameters, context))
+            checks.append(self._rasterOutputErrors(
+                parameters, context, self.parameterAsFileOutput(parameters, self.OUTPUT, context),
+                self._outputDriver(parameters, context)))
+        checks += [self._bandErrors(parameters, context),
+                   self.parameterErrors(parameters, context)]
+        if self.RASTER_OUTPUT:
+            checks.append(self._engineErrors(parameters, context))
+        return chain(*checks)
+
+    def _outputDriver(self, parameters, context):
+        if self.RASTER_OUTPUT and self.parameterDefinition(self.COG) is not None and \
+                self.parameterAsBoolean(parameters, self.COG, context):
+            return "COG"
+        return "GTiff"
+
     def _advancedParameters(self):
         workers = QgsProcessingParameterNumber(
             self.WORKERS, self.tr("Worker processes (0 = all CPU cores)"),
@@ -220,115 +295,20 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
         tile_size = QgsProcessingParameterNumber(
             self.TILE_SIZE, self.tr("Tile size in pixels (0 = automatic)"),
             type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0)
+        if not self.RASTER_OUTPUT:
+            return [workers, tile_size]
         options = QgsProcessingParameterString(
             self.OPTIONS, self.tr("Additional creation options"), defaultValue="", optional=True)
         options.setMetadata({"widget_wrapper": {
             "class": "processing.algs.gdal.ui.RasterOptionsWidget.RasterOptionsWidgetWrapper"}})
-        return [workers, tile_size, options]
+        cog = QgsProcessingParameterBoolean(
+            self.COG, self.tr("Write a Cloud Optimized GeoTIFF (COG)"), defaultValue=False)
+        return [workers, tile_size, options, cog]
 
-    def _bandErrors(self, parameters, context):
-        """Band numbers beyond the band count of their parent layer."""
-        for definition in self.parameterDefinitions():
-            if not isinstance(definition, QgsProcessingParameterBand):
-                continue
-            band = self.parameterAsInt(parameters, definition.name(), context)
-            layer = self.parameterAsRasterLayer(
-                parameters, definition.parentLayerParameterName(), context)
-            if layer is None or (band == 0 and _is_optional(definition)):
-                continue
-            if not 1 <= band <= layer.bandCount():
-                yield definition.name(), self.tr("band {} does not exist; the layer has {} band(s)"
-                                                 ).format(band, layer.bandCount())
-
-    def _rasterLayers(self, parameters, context):
-        """Raster input parameter name -> layer (None if it cannot be loaded); empty optional
-        inputs are left out."""
-        layers = {}
-        for name in self.RASTER_INPUTS:
-            if _is_optional(self.parameterDefinition(name)) and not parameters.get(name):
-                continue
-            layers[name] = self.parameterAsRasterLayer(parameters, name, context)
-        return layers
-
-    def _unloadableInputs(self, parameters, context):
-        """Raster inputs given as paths that do not load, with the reason (QGIS's own check
-        says "not found" even when the file exists but is not a raster)."""
-        for name in self.RASTER_INPUTS:
-            value = parameters.get(name)
-            if not isinstance(value, str) or not value.strip():
-                continue
-            if self.parameterAsRasterLayer(parameters, name, context) is not None:
-                continue
-            path = value.split("|")[0]
-            if not os.path.exists(path):
-                yield name, self.tr("no such file: {}").format(path)
-            else:
-                yield name, self.tr("'{}' is not a raster GDAL can read").format(path)
-
-    def _inputErrors(self, parameters, context, output):
-        """Inputs that are not GDAL files or hold data types the engine cannot handle; outputs
-        that are not GeoTIFF, overwrite an input or cannot be written in their folder; creation
-        options GDAL's GeoTIFF driver does not know (all before any work)."""
-        layers = self._rasterLayers(parameters, context)
-        for name, layer in layers.items():
-            if layer is None:
-                yield name, self.tr("could not load '{}' as a raster layer"
-                                    ).format(parameters[name])
-            elif layer.providerType() != "gdal":
-                yield name, self.tr(
-                    "layer '{}' uses the '{}' data provider; Tilewise needs a file-based GDAL "
-                    "raster (save the layer as GeoTIFF first)"
-                ).format(layer.name(), layer.providerType())
-            else:
-                types = {UNSUPPORTED_DATA_TYPES.get(layer.dataProvider().dataType(band))
-                         for band in range(1, layer.bandCount() + 1)} - {None}
-                if types:
-                    yield name, self.tr(
-                        "'{}' holds {} data; Tilewise handles 8-, 16- and 32-bit integers and "
-                        "32- and 64-bit floating-point rasters").format(
-                        _file_path(layer), " and ".join(sorted(types)))
-        if os.path.splitext(output)[1].lower() not in OUTPUT_EXTENSIONS:
-            yield self.OUTPUT, self.tr(
-                "the output must be a GeoTIFF file (.tif or .tiff), got '{}'").format(output)
-        for name, layer in layers.items():
-            if layer is not None and _same_file(_file_path(layer), output):
-                yield self.OUTPUT, self.tr(
-                    "'{}' is also the {} raster; choose another output file").format(output, name)
-        yield from self._outputFolderErrors(output)
-        try:  # the whole check (GDAL's option list), so a bad option fails before any work
-            check_options(self.parameterAsString(parameters, self.OPTIONS, context))
-        except InputError as error:
-            yield self.OPTIONS, error.message
-
-    def _outputFolderErrors(self, output):
-        """An output that is a folder, or whose folder is missing or not writable (the engine
-        would find out only when writing, after the computation)."""
-        folder = os.path.dirname(os.path.abspath(output))
-        if os.path.isdir(output):
-            yield self.OUTPUT, self.tr("'{}' is a folder; give a file name").format(output)
-        elif not os.path.isdir(folder):
-            yield self.OUTPUT, self.tr("the folder {} does not exist").format(folder)
-        elif not os.access(folder, os.W_OK | os.X_OK):  # also false on a read-only file system
-            yield self.OUTPUT, self.tr("the folder {} is not writable").format(folder)
-
-    def _numberErrors(self, parameters, context):
-        """Numbers below their minimum, with the minimum in the message (QGIS's own check only
-        says "Incorrect parameter value")."""
-        for definition in self.parameterDefinitions():
-            if not isinstance(definition, QgsProcessingParameterNumber):
-                continue
-            value = parameters.get(definition.name())
-            if value is None or (isinstance(value, str) and not value.strip()):
-                continue
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                continue  # not a plain number (an expression, a property): QGIS checks it
-            if number != number:
-                yield definition.name(), self.tr("must be a number, got {}").format(value)
-            elif number < definition.minimum():
-                yield definition.name(), self.tr("must be >= {:g}, got {:g}").format(
-                    definition.minimum(), number)
+    def _cogErrors(self, parameters, context):
+        """COG asked for but GDAL has no COG driver."""
+        if self._outputDriver(parameters, context) == "COG" and not cog_available():
+            yield self.COG, self.tr("this GDAL has no COG driver (GDAL 3.1 or later needed)")
 
     def _open(self, eng, name, path):
         try:
@@ -337,21 +317,7 @@ class TilewiseAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(self.parameterError(name, error.message))
 
     def _engineInputError(self, error):
-        name = self.ENGINE_PARAMETERS.get(error.param)
-        if name is None:
+        name = self.engineParameterName(error.param)
+        if self.parameterDefinition(name) is None:
             return self.tr("Invalid input ({}): {}").format(error.param, error.message)
         return self.parameterError(name, error.message)
-
-
-def _is_optional(definition):
-    return bool(definition.flags() & QgsProcessingParameterDefinition.FlagOptional)
-
-
-def _same_file(path, other):
-    """True when both paths name the same file (whether or not it exists yet)."""
-    return os.path.normcase(os.path.realpath(path)) == os.path.normcase(os.path.realpath(other))
-
-
-def _file_path(layer):
-    """The file behind a GDAL raster layer (its source without ``|option`` suffixes)."""
-    return layer.source().split("|")[0]

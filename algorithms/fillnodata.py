@@ -47,8 +47,10 @@ class FillNodata(TilewiseAlgorithm):
             "MAX_DISTANCE: how far, in pixels, to search for valid pixels (default 100).\n"
             "SMOOTHING_ITERATIONS: number of 3x3 smoothing passes over the filled pixels "
             "(default 0).\n"
-            "OUTPUT: same data type and nodata value as the band. Pixels with no valid pixel "
-            "within MAX_DISTANCE keep their value (the nodata value).\n"
+            "OUTPUT: same data type and nodata value as the band.\n"
+            "Nodata: the pixels to fill are the band's nodata (and NaN) pixels, or MASK's. "
+            "Pixels with no valid pixel within MAX_DISTANCE keep their value (the nodata "
+            "value).\n"
             "The result equals rasterio.fill.fillnodata (GDAL) run on the whole image at once, "
             "bit for bit. Large MAX_DISTANCE values mean wide tile margins, hence more work "
             "per tile.")

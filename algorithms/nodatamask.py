@@ -32,7 +32,7 @@ class NodataMask(TilewiseAlgorithm):
             "BAND: the band to test (default 1).\n"
             "OUTPUT: a single-band Byte (uint8) GeoTIFF on the grid of the input, without a "
             "nodata value of its own.\n"
-            "If the band has no nodata value, only NaN pixels are marked.")
+            "Nodata: if the band has no nodata value, only NaN pixels are marked.")
 
     def initParameters(self):
         self.addInputParameters()
