@@ -329,7 +329,8 @@ def compile_pipeline(document, layer_paths, context, base_dir=None, fuse=None, r
             continue
         for key in step:
             if key not in STEP_KEYS:
-                problems.append(tr("unknown key '{}' (known: {})").format(key, ", ".join(STEP_KEYS)))
+                problems.append(tr("unknown key '{}' (known: {})").format(
+                    key, ", ".join(STEP_KEYS)))
         name = step.get("name")
         if not isinstance(name, str) or not NAME_RE.match(name):
             problems.append(tr("'name' must be a name (letters, digits, _ . -, not starting "
@@ -374,7 +375,8 @@ def compile_pipeline(document, layer_paths, context, base_dir=None, fuse=None, r
                 definition = alg.parameterDefinition(key) if isinstance(key, str) else None
                 if key in PIPELINE_LEVEL:
                     problems.append(tr("parameter '{}' is set once for the whole pipeline (the "
-                                       "pipeline algorithm's own {}), not per step").format(key, key))
+                                       "pipeline algorithm's own {}), not per step").format(
+                        key, key))
                 elif definition is None:
                     settable = [k for k in known if k not in PIPELINE_LEVEL and not
                                 alg.parameterDefinition(k).isDestination()]
@@ -486,7 +488,8 @@ def compile_pipeline(document, layer_paths, context, base_dir=None, fuse=None, r
             references[name].extend(r for _, r in refs if r in position)
 
     # cycles among forward references
-    for cycle in _find_cycles({k: [r for r in v if r in references] for k, v in references.items()}):
+    graph = {k: [r for r in v if r in references] for k, v in references.items()}
+    for cycle in _find_cycles(graph):
         errors.append(tr("step '{}': circular reference: {}").format(cycle[0], " -> ".join(cycle)))
 
     # outputs ----------------------------------------------------------------------------------
@@ -834,7 +837,8 @@ class PipelineAlgorithm(QgsProcessingAlgorithm):
                                              driver=driver))
                     eng.release(results[name])
         except Cancelled:
-            feedback.pushInfo(self.tr("Canceled: the outputs not written by then were not written."))
+            feedback.pushInfo(self.tr("Canceled: outputs not written by then were not "
+                                      "written."))
             return {}
         except InputError as error:
             raise QgsProcessingException(self.tr("Invalid input ({}): {}").format(

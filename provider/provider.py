@@ -1,9 +1,45 @@
-"""The Tilewise Processing provider."""
+"""The Tilewise Processing provider: the algorithms, plus the example models of resources/models."""
 
-from qgis.core import QgsProcessingProvider
+import glob
+import os
+
+from qgis.core import (Qgis, QgsMessageLog, QgsProcessingModelAlgorithm, QgsProcessingProvider,
+                       QgsSettings)
 from qgis.PyQt.QtGui import QIcon
 
 from ..algorithms import ALGORITHMS, ICON_PATH
+
+MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "resources", "models")
+
+#: QgsSettings key: budget of the shared-memory cache of written rasters, in MiB (0 = off).
+#: Read when the provider loads; the environment variables TILEWISE_CACHE and
+#: TILEWISE_CACHE_MB, when set, take precedence.
+CACHE_SETTING = "tilewise/cache_mb"
+
+
+def apply_cache_setting(settings=None):
+    """Turn the ``tilewise/cache_mb`` setting into the engine's environment variables.
+
+    Returns what was applied: None (nothing set, or the environment decides), 0 (off) or the
+    budget in MiB.
+    """
+    if "TILEWISE_CACHE" in os.environ or "TILEWISE_CACHE_MB" in os.environ:
+        return None
+    value = (settings or QgsSettings()).value(CACHE_SETTING, None)
+    if value in (None, ""):
+        return None
+    try:
+        megabytes = float(value)
+    except (TypeError, ValueError):
+        QgsMessageLog.logMessage(f"Tilewise: ignoring {CACHE_SETTING}={value!r}: not a number",
+                                 "Tilewise", Qgis.Warning)
+        return None
+    if megabytes <= 0:
+        os.environ["TILEWISE_CACHE"] = "0"
+        return 0
+    os.environ["TILEWISE_CACHE_MB"] = format(megabytes, "g")
+    return megabytes
 
 
 class TilewiseProvider(QgsProcessingProvider):
@@ -24,9 +60,40 @@ class TilewiseProvider(QgsProcessingProvider):
     def svgIconPath(self):
         return ICON_PATH
 
+    def load(self):
+        apply_cache_setting()
+        return super().load()
+
+    def unload(self):
+        """Free the shared-memory cache (qgis_process and QGIS call this when they exit)."""
+        from ..engine.cache import clear_default_cache
+
+        clear_default_cache()
+        super().unload()
+
     def loadAlgorithms(self):
         for algorithm_class in ALGORITHMS:
             self.addAlgorithm(algorithm_class())
+        self.loadModels()
+
+    def loadModels(self, folder=MODELS_DIR):
+        """Add each ``*.model3`` of ``folder``; a file that does not load is skipped with a
+        warning in the log (Tilewise tab) and the others still load."""
+        for path in sorted(glob.glob(os.path.join(folder, "*.model3"))):
+            model = QgsProcessingModelAlgorithm()
+            problem = None
+            try:
+                if not model.fromFile(path):
+                    problem = "not a valid model file"
+                elif not model.name():
+                    problem = "the model has no name"
+                elif not self.addAlgorithm(model):
+                    problem = f"another algorithm is already called tilewise:{model.name()}"
+            except Exception as error:  # noqa: BLE001 - a broken file must not stop the rest
+                problem = str(error)
+            if problem:
+                QgsMessageLog.logMessage(
+                    f"Tilewise: skipped the model {path}: {problem}", "Tilewise", Qgis.Warning)
 
     def supportedOutputRasterLayerExtensions(self):
         return ["tif", "tiff"]
