@@ -7,10 +7,12 @@ from .customfilter import CustomFilter
 from .fillnodata import FillNodata
 from .meanfilter import MeanFilter
 from .nodatamask import NodataMask
+from .pipeline import PipelineAlgorithm
 from .statistics import RasterStatistics
 
-ALGORITHMS = [NodataMask, FillNodata, MeanFilter, __import__(__name__ + ".pipeline", fromlist=["PipelineAlgorithm"]).PipelineAlgorithm]
-ALGORITHMS += [*smoothing.ALGORITHMS, *focal.ALGORITHMS, *morphology.ALGORITHMS,
-               *edges.ALGORITHMS, *terrain.ALGORITHMS, BandMath, RasterStatistics, CustomFilter]
+ALGORITHMS = [NodataMask, FillNodata, MeanFilter, *smoothing.ALGORITHMS, *focal.ALGORITHMS,
+              *morphology.ALGORITHMS, *edges.ALGORITHMS, *terrain.ALGORITHMS, BandMath,
+              RasterStatistics, CustomFilter, PipelineAlgorithm]
 
-__all__ = ["ALGORITHMS", "ICON_PATH", "FillNodata", "MeanFilter", "NodataMask"]
+__all__ = ["ALGORITHMS", "ICON_PATH", "BandMath", "CustomFilter", "FillNodata", "MeanFilter",
+           "NodataMask", "PipelineAlgorithm", "RasterStatistics"]

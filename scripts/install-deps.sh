@@ -10,7 +10,7 @@ set -euo pipefail
 PACKAGES=(
   qgis python3-qgis qgis-providers
   python3-numpy python3-scipy python3-rasterio python3-distributed python3-psutil
-  python3-gdal gdal-bin
+  python3-gdal gdal-bin python3-yaml
 )
 TEST_PACKAGES=(python3-pytest python3-hypothesis python3-pytest-timeout xvfb xauth)
 
