@@ -8,6 +8,7 @@ dropped and busy workers are killed, so the caller may release the memory at onc
 A streaming or Dask backend plugs in with the same ``run``.
 """
 
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -23,6 +24,7 @@ from .tasks import run_job
 from .worker import main as worker_main
 
 POLL_SECONDS = 0.05
+QUEUE_DEPTH = 2  # tiles a worker holds: one running, one waiting
 STOP_SECONDS = 2.0
 _executable_lock = threading.Lock()
 
@@ -88,7 +90,8 @@ def ensure_resource_tracker(python):
 class _Worker:
     def __init__(self, process, conn):
         self.process, self.conn = process, conn
-        self.job = None  # (index, job) while busy
+        self.jobs = deque()  # (index, job) sent and not yet answered, oldest first
+        self.run_id = None   # the run whose context this worker holds
         self.answered = False  # has it ever finished a job? (else it may never have started)
 
 
@@ -103,6 +106,7 @@ class ProcessPool:
         self._context = multiprocessing.get_context(start_method)
         self._python = python if start_method != "fork" else None
         self._workers = []
+        self._run_ids = itertools.count()
 
     def start(self):
         """Start workers up to ``size`` (after a crash or an abort, replace the lost ones).
@@ -122,56 +126,61 @@ class ProcessPool:
                 self._workers.append(_Worker(process, parent_end))
 
     def run(self, jobs, on_result, should_cancel=None, log=None):
+        """Run ``jobs`` (tiles of one run: same op, params and rasters) on the workers.
+
+        The run's context is pickled once and sent once to each worker; then each tile is
+        just its window. Every worker holds up to QUEUE_DEPTH tiles, so it never waits for
+        the parent between two tiles.
+        """
         self.start()
+        jobs = list(jobs)
+        run_id = next(self._run_ids)
+        context = _pickle_context(jobs[0]) if jobs else None
         pending = deque(enumerate(jobs))
-        idle = list(self._workers)
-        busy = []
         try:
-            while pending or busy:
-                if pending and not idle and not busy:  # every idle worker died: replace them
+            while pending or any(w.jobs for w in self._workers):
+                if pending and not self._workers:  # every worker died while idle
                     self.start()
-                    idle = list(self._workers)
-                while idle and pending:
-                    worker = idle.pop()
-                    index, job = pending.popleft()
-                    worker.job = (index, job)
-                    busy.append(worker)
-                    try:
-                        worker.conn.send(("job", index, _pickle_job(job)))
-                    except OSError:
-                        raise self._crash(worker, job) from None
-                waitables = [w.conn for w in busy] + [w.process.sentinel for w in self._workers]
+                for worker in list(self._workers):
+                    while pending and len(worker.jobs) < QUEUE_DEPTH:
+                        self._send(worker, run_id, context, *pending.popleft())
+                waitables = ([w.conn for w in self._workers if w.jobs]
+                             + [w.process.sentinel for w in self._workers])
                 for ready in connection.wait(waitables, timeout=POLL_SECONDS):
                     worker = self._owner(ready)
                     if worker is None:
                         continue  # discarded earlier in this loop
-                    index, job = worker.job if worker.job else (None, None)
                     answer = self._receive(worker) if ready is worker.conn else None
                     if answer is None:
-                        if worker.job is None:
-                            self._discard(worker)  # an idle worker died: replaced next run
-                            if worker in idle:
-                                idle.remove(worker)
+                        if not worker.jobs:
+                            self._discard(worker)  # an idle worker died: replaced later
                             continue
-                        raise self._crash(worker, job)
+                        raise self._crash(worker, worker.jobs[0][1])
+                    index, job = worker.jobs.popleft()
                     status, _, payload, *rest = answer
-                    lines = rest[-1]
                     if log is not None:
-                        for line in lines:
+                        for line in rest[-1]:
                             log(f"worker {worker.process.pid}: {line}")
-                    busy.remove(worker)
-                    worker.job = None
                     worker.answered = True
-                    idle.append(worker)
                     if status == "error":
                         raise worker_error(job, payload, rest[0])
                     on_result(index, payload)
                 if should_cancel is not None and should_cancel():
                     raise Cancelled("cancelled by the caller")
         except BaseException:
-            for worker in busy:
+            for worker in [w for w in self._workers if w.jobs]:
                 self._discard(worker, kill=True)
             raise
+
+    def _send(self, worker, run_id, context, index, job):
+        worker.jobs.append((index, job))
+        try:
+            if worker.run_id != run_id:
+                worker.conn.send(("run", run_id, context))
+                worker.run_id = run_id
+            worker.conn.send(("tile", index, run_id, job.tile))
+        except OSError:
+            raise self._crash(worker, job) from None
 
     def _owner(self, ready):
         for worker in self._workers:
@@ -243,9 +252,11 @@ class ProcessPool:
         self._workers = []
 
 
-def _pickle_job(job):
+def _pickle_context(job):
+    """What every tile of a run shares: the op, its params and the rasters."""
     try:
-        return pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((job.op, job.params, job.inputs, job.outputs),
+                            protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, AttributeError, TypeError) as exc:
         raise TilewiseError(
             f"{job.op.name} cannot be sent to worker processes ({exc}); define the filter's "

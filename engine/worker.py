@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 
-from .tasks import Attachments, run_job
+from .tasks import Attachments, TileJob, run_job
 
 PARENT_CHECK_SECONDS = 0.5
 
@@ -72,8 +72,9 @@ def _exit_when_orphaned(parent_pid):
 
 
 def main(conn, parent_pid):
-    """Worker loop. Messages in: ``("job", job_id, pickled TileJob)``, ``("forget", names)``
-    (unmap released segments), or None to stop."""
+    """Worker loop. Messages in: ``("run", run_id, pickled context)`` (what the tiles of a
+    run share), ``("tile", job_id, run_id, tile)``, ``("forget", names)`` (unmap released
+    segments), or None to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     capture = _Capture()
     root = logging.getLogger()
@@ -83,6 +84,7 @@ def main(conn, parent_pid):
     _silence_console(capture)
     _exit_when_orphaned(parent_pid)
     maps = Attachments()
+    run_id, context = None, None
     while True:
         try:
             message = conn.recv()
@@ -93,9 +95,16 @@ def main(conn, parent_pid):
         if message[0] == "forget":
             maps.forget(message[1])
             continue
-        _, job_id, payload = message
+        if message[0] == "run":
+            run_id, context = message[1], message[2]
+            continue
+        _, job_id, tile_run, tile = message
         try:
-            result = run_job(pickle.loads(payload), maps.view)
+            if tile_run != run_id:
+                raise RuntimeError(f"tile of run {tile_run} arrived without its context")
+            if isinstance(context, bytes):  # unpickle once per run; errors reach every tile
+                context = pickle.loads(context)
+            result = run_job(TileJob(*context, tile), maps.view)
             answer = ("ok", job_id, result, capture.drain())
         except BaseException as exc:  # report everything; the parent decides
             answer = ("error", job_id, f"{type(exc).__name__}: {exc}", traceback.format_exc(),
