@@ -25,6 +25,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # that, by default, small images stay in the calling process
 os.environ["TILEWISE_MIN_PARALLEL_PIXELS"] = "0"
 
+from tilewise.engine import Engine  # noqa: E402
 from tilewise.engine.cache import clear_default_cache  # noqa: E402
 from tilewise.engine.shm import list_segments  # noqa: E402
 
@@ -33,6 +34,15 @@ from tilewise.engine.shm import list_segments  # noqa: E402
 def plugin_parent_dir():
     """A folder holding ``tilewise`` -> the checkout (for QGIS_PLUGINPATH)."""
     return _PLUGIN_PARENT
+
+
+@pytest.fixture(scope="module")
+def engines():
+    """Engines with 1, 2 and 3 workers, shared by a module's tests (pools start once)."""
+    made = {n: Engine(workers=n) for n in (1, 2, 3)}
+    yield made
+    for eng in made.values():
+        eng.close()
 
 
 @pytest.fixture(autouse=True)

@@ -7,24 +7,15 @@ random holes, holes straddling tile borders and blobs; 1, 2 and 3 workers; varie
 """
 
 import numpy as np
-import pytest
 import scipy.ndimage as ndi
 from hypothesis import given, settings, strategies as st
 
-from tilewise.engine import Engine, Profile, filters
+from tilewise.engine import Profile, filters
 
 DTYPES = ["uint8", "int16", "uint16", "float32", "float64"]
 TRANSFORMS = [(10.0, 0.0, 1000.0, 0.0, -10.0, 5000.0), (0.5, 0.0, 0.0, 0.0, -2.0, 0.0),
               (3.0, 0.0, -50.0, 0.0, 3.0, 20.0)]
 EXAMPLES = 150
-
-
-@pytest.fixture(scope="module")
-def engines():
-    made = {n: Engine(workers=n) for n in (1, 2, 3)}
-    yield made
-    for eng in made.values():
-        eng.close()
 
 
 @st.composite

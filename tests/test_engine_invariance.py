@@ -5,22 +5,13 @@ random holes and holes straddling tile borders; 1, 2 and 3 workers; varied tile 
 """
 
 import numpy as np
-import pytest
 import rasterio.fill
 import scipy.ndimage as ndi
 from hypothesis import given, settings, strategies as st
 
-from tilewise.engine import Engine, Profile, filters
+from tilewise.engine import Profile, filters
 
 DTYPES = ["uint8", "int16", "uint16", "float32", "float64"]
-
-
-@pytest.fixture(scope="module")
-def engines():
-    made = {n: Engine(workers=n) for n in (1, 2, 3)}
-    yield made
-    for eng in made.values():
-        eng.close()
 
 
 @st.composite

@@ -6,18 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tilewise.engine import Engine, InputError, Pipeline, Profile, filters
+from tilewise.engine import InputError, Pipeline, Profile, filters
 from tilewise.engine.shm import list_segments
 
 from test_engine_invariance import images
-
-
-@pytest.fixture(scope="module")
-def engines():
-    made = {n: Engine(workers=n) for n in (1, 2)}
-    yield made
-    for eng in made.values():
-        eng.close()
 
 
 @pytest.fixture(autouse=True)

@@ -8,11 +8,10 @@ Border: reflect. Outputs float32 (float64 for float64 input).
 import numpy as np
 import scipy.ndimage as ndi
 
-from ..errors import InputError
 from ..filter import Filter
-from ._params import check_band, check_choice, check_known, check_positive
+from ._params import check_band, check_choice, check_known
 from .focal import band_outputs, fill_value, float_dtype, footprint, selected_bands, working
-from .smoothing import gaussian_radius
+from .smoothing import check_gaussian, gaussian_margin, gaussian_radius
 
 
 def _outputs(profiles, params):
@@ -82,19 +81,6 @@ the pixel or one of its 4 neighbours is nodata. Float32 (float64 for float64 inp
 
 
 # -- gaussian gradient magnitude -----------------------------------------------------------
-def _check_ggm(profiles, params):
-    check_known(params, ("sigma", "truncate", "band"))
-    if "sigma" not in params:
-        raise InputError("sigma", "is required (standard deviation in pixels, > 0)")
-    return {"sigma": check_positive("sigma", params["sigma"]),
-            "truncate": check_positive("truncate", params.get("truncate", 4.0)),
-            "band": check_band(profiles[0], params.get("band"), allow_none=True)}
-
-
-def _ggm_margin(params):
-    return gaussian_radius(params["sigma"], params["truncate"])
-
-
 def _ggm(buffers, profiles, params):
     sigma, truncate = params["sigma"], params["truncate"]
     fp = footprint("square", gaussian_radius(sigma, truncate))
@@ -103,8 +89,8 @@ def _ggm(buffers, profiles, params):
                                                              truncate=truncate))
 
 
-gaussian_gradient_magnitude = Filter("gaussian_gradient_magnitude", _ggm, margin=_ggm_margin,
-                                     outputs=_outputs, check=_check_ggm)
+gaussian_gradient_magnitude = Filter("gaussian_gradient_magnitude", _ggm, margin=gaussian_margin,
+                                     outputs=_outputs, check=check_gaussian)
 """``scipy.ndimage.gaussian_gradient_magnitude`` (``sigma`` px; margin = kernel radius
 ``int(truncate * sigma + 0.5)``). Nodata wherever the kernel's square window holds nodata.
 Float32 (float64 for float64 input)."""

@@ -82,7 +82,8 @@ def gaussian_radius(sigma, truncate):
     return int(truncate * sigma + 0.5)
 
 
-def _check_gaussian(profiles, params):
+def check_gaussian(profiles, params):
+    """``sigma`` (required, > 0), ``truncate`` (4.0) and ``band`` of a Gaussian kernel."""
     check_known(params, ("sigma", "truncate", "band"))
     if "sigma" not in params:
         raise InputError("sigma", "is required (standard deviation in pixels, > 0)")
@@ -91,7 +92,7 @@ def _check_gaussian(profiles, params):
             "band": check_band(profiles[0], params.get("band"), allow_none=True)}
 
 
-def _gaussian_margin(params):
+def gaussian_margin(params):
     return gaussian_radius(params["sigma"], params["truncate"])
 
 
@@ -114,8 +115,8 @@ def _gaussian(buffers, profiles, params):
                      lambda v, i: _normalized_gaussian(v, i, sigma, truncate))]
 
 
-gaussian = Filter("gaussian", _gaussian, margin=_gaussian_margin, outputs=_float_outputs,
-                  check=_check_gaussian)
+gaussian = Filter("gaussian", _gaussian, margin=gaussian_margin, outputs=_float_outputs,
+                  check=check_gaussian)
 """Gaussian smoothing (``sigma`` px, kernel radius ``int(truncate * sigma + 0.5)`` = margin),
 as a normalized convolution: nodata pixels get weight 0 and the weights of the valid ones are
 renormalized; nodata stays nodata. Equals ``scipy.ndimage.gaussian_filter`` (mode reflect) to
