@@ -9,7 +9,7 @@ from .errors import InputError, TilewiseError
 from .filter import Filter, Reducer
 from .interpreter import resolve_worker_python
 from .pipeline import Pipeline, fused_filter, plan
-from .pool import InlineBackend, ProcessPool, ensure_resource_tracker
+from .pool import InlineBackend, ProcessPool, ThreadBackend, ensure_resource_tracker
 from .raster import SharedRaster, create_raster
 from .rasterio_io import read_into, read_profile, write_raster
 from .shm import sweep_orphans
@@ -44,11 +44,16 @@ class Engine:
     ``workers``: processes (0 = all cores, 1 = in this process). ``tile_size``: tile side in
     pixels (0 = auto). ``progress(fraction)``, ``cancel() -> bool`` and ``log(message)`` are
     plain callables. ``cache``: a RasterCache (see engine.cache) that ``open`` borrows from
-    and ``write`` puts copies in. Use as a context manager: everything is released on exit.
+    and ``write`` puts copies in. ``backend``: "auto" (default, or ``TILEWISE_BACKEND``) runs
+    filters that release the GIL on threads and the others in worker processes; "processes"
+    or "threads" forces one. Small
+    images always run in this process. Use as a context manager: everything is released on
+    exit.
     """
 
     def __init__(self, workers=0, tile_size=0, start_method="spawn", memory_budget=None,
-                 progress=None, cancel=None, log=None, python=None, cache=None):
+                 progress=None, cancel=None, log=None, python=None, cache=None,
+                 backend=None):
         workers = _check_count("workers", workers)
         self.workers = workers or os.cpu_count() or 1
         self.tile_size = _check_count("tile_size", tile_size)
@@ -69,7 +74,12 @@ class Engine:
                     raise
                 # workers=1 runs here; the resource tracker can do with multiprocessing's default
         ensure_resource_tracker(self._python)
+        backend = backend or os.environ.get("TILEWISE_BACKEND", "auto")
+        if backend not in ("auto", "processes", "threads"):
+            raise InputError("backend", f"must be auto, processes or threads, got {backend!r}")
+        self.backend = backend
         self._inline = InlineBackend(self._open_view)
+        self._threads = ThreadBackend(self.workers, self._open_view)
         self._pool = None
         if self.workers > 1:
             self._pool = ProcessPool(self.workers, start_method, self._python)
@@ -89,6 +99,7 @@ class Engine:
             return
         self._closed = True
         try:
+            self._threads.close()
             if self._pool is not None:
                 self._pool.close()
         finally:
@@ -302,6 +313,9 @@ class Engine:
         pixels = sum((j.tile.row1 - j.tile.row0) * (j.tile.col1 - j.tile.col0) for j in jobs)
         if self._pool is None or len(jobs) == 1 or pixels < self.min_parallel_pixels:
             return self._inline
+        gil_free = getattr(jobs[0].op, "releases_gil", False)
+        if self.backend == "threads" or (self.backend == "auto" and gil_free):
+            return self._threads
         return self._pool
 
     def _run(self, name, jobs, on_result):

@@ -22,7 +22,9 @@ class Filter:
     filter reaches, in pixels. ``outputs(profiles, params)`` gives the output profiles
     from the whole-image input profiles. ``check(profiles, params)`` validates the
     parameters before any work starts and returns them with defaults filled in.
-    ``releases_gil`` tells a thread backend it may run tiles concurrently.
+    ``releases_gil`` says the filter's work runs with the GIL released (numpy, scipy), so
+    the engine runs its tiles on threads; others (GDAL's FillNodata, user scripts) go to
+    worker processes.
     ``fusable`` says the filter only needs its margin (no global dependency), so a
     Pipeline may run it inside a fused tile pass. ``core_only`` marks engine-internal
     filters whose ``func(buffers, profiles, params, tile)`` returns just the tile's core.

@@ -209,7 +209,7 @@ def fused_filter(p):
     """The Filter that runs plan ``p`` in one pass."""
     return Filter("fused(" + ", ".join(s.name for s in p.steps) + ")", _fused, margin=p.margin,
                   outputs=_plan_outputs, inputs=(len(p.inputs), len(p.inputs)),
-                  core_only=True)
+                  core_only=True, releases_gil=all(s.filter.releases_gil for s in p.steps))
 
 
 def _plan_outputs(profiles, params):

@@ -62,6 +62,56 @@ class InlineBackend:
         pass
 
 
+class ThreadBackend:
+    """Runs jobs on threads of this process, for filters that release the GIL.
+
+    No process to start, no page to map twice: the threads see the caller's own views.
+    On an error or a cancel, queued jobs are dropped; running ones (a tile each) finish,
+    since a thread cannot be killed.
+    """
+
+    def __init__(self, size, open_view):
+        self.size = size
+        self._open_view = open_view
+        self._executor = None
+
+    def run(self, jobs, on_result, should_cancel=None, log=None):
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="tilewise")
+        pending = deque(enumerate(jobs))
+        running = {}
+        try:
+            while pending or running:
+                while pending and len(running) < QUEUE_DEPTH * self.size:
+                    index, job = pending.popleft()
+                    running[self._executor.submit(self._run_one, job)] = (index, job)
+                done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index, job = running.pop(future)
+                    on_result(index, future.result())
+                if should_cancel is not None and should_cancel():
+                    raise Cancelled("cancelled by the caller")
+        except BaseException:
+            for future in running:
+                future.cancel()
+            wait(running)  # running tiles write into outputs the caller is about to free
+            raise
+
+    def _run_one(self, job):
+        try:
+            return run_job(job, self._open_view)
+        except Exception as exc:
+            import traceback
+            raise worker_error(job, f"{type(exc).__name__}: {exc}",
+                               traceback.format_exc()) from exc
+
+    def close(self):
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+
 @contextmanager
 def worker_executable(python):
     """Make multiprocessing start ``python`` while processes are created, then restore it."""

@@ -38,8 +38,10 @@ def plugin_parent_dir():
 
 @pytest.fixture(scope="module")
 def engines():
-    """Engines with 1, 2 and 3 workers, shared by a module's tests (pools start once)."""
-    made = {n: Engine(workers=n) for n in (1, 2, 3)}
+    """Engines shared by a module's tests (pools start once): 1 worker (this process),
+    2 workers choosing threads or processes per filter, 3 worker processes always."""
+    made = {1: Engine(workers=1), 2: Engine(workers=2),
+            3: Engine(workers=3, backend="processes")}
     yield made
     for eng in made.values():
         eng.close()

@@ -172,7 +172,7 @@ def test_a_filter_defined_in_a_test_body_cannot_be_sent_and_says_why():
 @pytest.mark.parametrize("method", ["spawn", "forkserver", "fork"])
 def test_every_start_method_gives_the_same_result(method):
     data = np.random.default_rng(3).random((120, 90)).astype(np.float32)
-    with Engine(workers=2, tile_size=32, start_method=method) as eng:
+    with Engine(workers=2, tile_size=32, start_method=method, backend="processes") as eng:
         out = eng.apply(filters.mean, _raster(eng, data), size=5)
         result = np.array(out.array)
     with Engine(workers=1, tile_size=0) as eng:
@@ -229,7 +229,7 @@ def test_a_worker_interpreter_that_cannot_start_is_explained(tmp_path):
     fake = tmp_path / "python3"
     fake.write_text("#!/bin/sh\nexit 3\n")
     fake.chmod(0o755)
-    with Engine(workers=2, tile_size=8, python=str(fake)) as eng:
+    with Engine(workers=2, tile_size=8, python=str(fake), backend="processes") as eng:
         src = _raster(eng, np.zeros((32, 32), np.float32))
         started = time.monotonic()
         with pytest.raises(WorkerCrashed, match="could not start") as err:
@@ -278,3 +278,36 @@ def test_no_filter_writes_its_input(filter_, params):
         src.writable_array()[0] = data
         eng.apply(filter_, src, **params)
         np.testing.assert_array_equal(src.array[0], data)
+
+
+def test_filters_that_release_the_gil_run_on_threads_the_others_in_processes():
+    data = np.random.default_rng(2).random((300, 300)).astype(np.float32)
+    with Engine(workers=2, tile_size=64) as eng:
+        src = _raster(eng, data)
+        eng.apply(filters.mean, src, size=3)
+        assert eng._threads._executor is not None          # mean: numpy, GIL released
+        assert eng.reduce(tf.worker_pids, src) - {os.getpid()}  # a plain reducer: processes
+
+
+@pytest.mark.parametrize("backend", ["threads", "processes"])
+def test_both_parallel_backends_report_errors_and_cancel_alike(backend):
+    flag = threading.Event()
+    with Engine(workers=2, tile_size=32, backend=backend, cancel=flag.is_set) as eng:
+        src = _raster(eng, np.zeros((256, 256), np.float32))
+        before = list_segments(os.getpid())
+        with pytest.raises(WorkerError, match="boom") as err:
+            eng.apply(tf.fail_on_tile, src, pixel=(100, 100))
+        assert err.value.tile.row0 <= 100 < err.value.tile.row1
+        assert list_segments(os.getpid()) == before
+        threading.Timer(0.3, flag.set).start()
+        started = time.monotonic()
+        with pytest.raises(Cancelled):
+            eng.apply(tf.slow_copy, src, seconds=0.05)
+        assert time.monotonic() - started < 1.5
+        assert list_segments(os.getpid()) == before
+
+
+def test_a_bad_backend_is_named():
+    with pytest.raises(InputError) as err:
+        Engine(workers=2, backend="gpu")
+    assert err.value.param == "backend"

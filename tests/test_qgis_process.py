@@ -222,8 +222,9 @@ def noisy_env(qgis_env, tmp_path_factory):
     processes print, write to file descriptors 1 and 2, warn and log in every tile job."""
     folder = tmp_path_factory.mktemp("noisy-site")
     (folder / "sitecustomize.py").write_text(NOISY_SITECUSTOMIZE)
-    return {**qgis_env, "PYTHONPATH": os.pathsep.join(
-        filter(None, [str(folder), qgis_env.get("PYTHONPATH", "")]))}
+    return {**qgis_env, "TILEWISE_BACKEND": "processes",  # tiles in worker processes only
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(folder), qgis_env.get("PYTHONPATH", "")]))}
 
 
 def assert_only_qgis_stderr(stderr):

@@ -55,7 +55,8 @@ def _sobel(buffers, profiles, params):
                    lambda v: sobel_of(v, params["output"]))
 
 
-sobel = Filter("sobel", _sobel, margin=1, outputs=_outputs, check=_check_sobel)
+sobel = Filter("sobel", _sobel, margin=1, outputs=_outputs, check=_check_sobel,
+               releases_gil=True)
 """Sobel (``scipy.ndimage.sobel``, unscaled): ``output`` 'x' (along columns, right minus
 left), 'y' (along rows, bottom minus top) or 'magnitude' (hypot of both). Margin 1; nodata
 wherever the 3x3 window holds nodata. Float32 (float64 for float64 input)."""
@@ -75,7 +76,8 @@ def _laplace(buffers, profiles, params):
     return _strict(buffers, profiles, params, footprint("cross", 1), _laplace_of)
 
 
-laplace = Filter("laplace", _laplace, margin=1, outputs=_outputs, check=_check_band_only)
+laplace = Filter("laplace", _laplace, margin=1, outputs=_outputs, check=_check_band_only,
+                 releases_gil=True)
 """Laplacian with the 5-point stencil (``scipy.ndimage.laplace``). Margin 1; nodata wherever
 the pixel or one of its 4 neighbours is nodata. Float32 (float64 for float64 input)."""
 
@@ -90,7 +92,8 @@ def _ggm(buffers, profiles, params):
 
 
 gaussian_gradient_magnitude = Filter("gaussian_gradient_magnitude", _ggm, margin=gaussian_margin,
-                                     outputs=_outputs, check=check_gaussian)
+                                     outputs=_outputs, check=check_gaussian,
+                                     releases_gil=True)
 """``scipy.ndimage.gaussian_gradient_magnitude`` (``sigma`` px; margin = kernel radius
 ``int(truncate * sigma + 0.5)``). Nodata wherever the kernel's square window holds nodata.
 Float32 (float64 for float64 input)."""

@@ -242,7 +242,7 @@ def _focal(buffers, profiles, params):
 
 
 focal_statistics = Filter("focal_statistics", _focal, margin=_margin, outputs=_outputs,
-                          check=_check)
+                          check=_check, releases_gil=True)
 """Statistic of the valid pixels in a moving window; nodata pixels are left out of every
 window and stay nodata in the output.
 

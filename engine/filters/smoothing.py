@@ -73,7 +73,8 @@ def _mean(buffers, profiles, params):
     return [out]
 
 
-mean = Filter("mean", _mean, margin=_radius, outputs=_outputs, check=_check)
+mean = Filter("mean", _mean, margin=_radius, outputs=_outputs, check=_check,
+              releases_gil=True)
 """Mean over a ``size`` x ``size`` window, nodata left out of the window and kept in the output."""
 
 
@@ -116,7 +117,7 @@ def _gaussian(buffers, profiles, params):
 
 
 gaussian = Filter("gaussian", _gaussian, margin=gaussian_margin, outputs=_float_outputs,
-                  check=check_gaussian)
+                  check=check_gaussian, releases_gil=True)
 """Gaussian smoothing (``sigma`` px, kernel radius ``int(truncate * sigma + 0.5)`` = margin),
 as a normalized convolution: nodata pixels get weight 0 and the weights of the valid ones are
 renormalized; nodata stays nodata. Equals ``scipy.ndimage.gaussian_filter`` (mode reflect) to
@@ -158,7 +159,8 @@ def _median(buffers, profiles, params):
                      lambda v, i: _windowed_median(v, i, size))]
 
 
-median = Filter("median", _median, margin=_radius, outputs=_float_outputs, check=_check)
+median = Filter("median", _median, margin=_radius, outputs=_float_outputs, check=_check,
+                releases_gil=True)
 """Median of the valid pixels in a ``size`` x ``size`` window (odd ``size``; an even count
 averages the two middle values); nodata stays nodata. Equals ``scipy.ndimage.median_filter``
 (mode reflect) exactly where the window holds no nodata. Integer inputs give float32."""
