@@ -46,9 +46,8 @@ class Engine:
     plain callables. ``cache``: a RasterCache (see engine.cache) that ``open`` borrows from
     and ``write`` puts copies in. ``backend``: "auto" (default, or ``TILEWISE_BACKEND``) runs
     filters that release the GIL on threads and the others in worker processes; "processes"
-    or "threads" forces one. Small
-    images always run in this process. Use as a context manager: everything is released on
-    exit.
+    or "threads" forces one. Small images always run in this process. Use as a context
+    manager: everything is released on exit.
     """
 
     def __init__(self, workers=0, tile_size=0, start_method="spawn", memory_budget=None,
