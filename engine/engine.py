@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from .errors import InputError, TilewiseError
 from .filter import Filter, Reducer
+from .heap import keep_freed_tile_memory
 from .interpreter import resolve_worker_python
 from .pipeline import Pipeline, fused_filter, plan
 from .pool import InlineBackend, ProcessPool, ThreadBackend, ensure_resource_tracker
@@ -45,9 +46,10 @@ class Engine:
     pixels (0 = auto). ``progress(fraction)``, ``cancel() -> bool`` and ``log(message)`` are
     plain callables. ``cache``: a RasterCache (see engine.cache) that ``open`` borrows from
     and ``write`` puts copies in. ``backend``: "auto" (default, or ``TILEWISE_BACKEND``) runs
-    filters that release the GIL on threads and the others in worker processes; "processes"
-    or "threads" forces one. Small images always run in this process. Use as a context
-    manager: everything is released on exit.
+    tiles in worker processes, started with the first raster of at least
+    ``min_parallel_pixels``, and runs filters that release the GIL on threads until those
+    workers are ready; "processes" or "threads" forces one. Small images always run in this
+    process. Use as a context manager: everything is released on exit.
     """
 
     def __init__(self, workers=0, tile_size=0, start_method="spawn", memory_budget=None,
@@ -64,6 +66,7 @@ class Engine:
         self._rasters = {}
         self._peak_bytes = 0
         sweep_orphans()
+        keep_freed_tile_memory()  # tile temporaries: no page faults per tile (engine.heap)
         self._python = None
         if start_method != "fork":
             try:
@@ -79,10 +82,8 @@ class Engine:
         self.backend = backend
         self._inline = InlineBackend(self._open_view)
         self._threads = ThreadBackend(self.workers, self._open_view)
-        self._pool = None
-        if self.workers > 1:
-            self._pool = ProcessPool(self.workers, start_method, self._python)
-            self._pool.start()  # workers boot while the caller reads its rasters
+        self._start_method = start_method
+        self._pool = None  # started with the first raster big enough to need it
         self._closed = False
 
     # -- context -------------------------------------------------------------------------
@@ -119,7 +120,7 @@ class Engine:
                 self._say(f"{path}: taken from the shared-memory cache, not read again")
                 return raster
         profile = read_profile(path)
-        raster = self.create(profile, source=os.path.abspath(os.fspath(path)))
+        raster = self.create(profile, source=os.path.abspath(os.fspath(path)))  # starts workers
         try:
             read_into(path, raster.writable_array())
         except BaseException:
@@ -130,7 +131,16 @@ class Engine:
     def create(self, profile, source=None):
         """A new zero-filled shared raster for ``profile``."""
         self._check_open()
+        if self.backend != "threads" and profile.height * profile.width >= self.min_parallel_pixels:
+            self._workers_pool()  # they boot while the caller fills the raster
         return self._track(create_raster(profile, source=source))
+
+    def _workers_pool(self):
+        """The process pool, started on first use (None with one worker)."""
+        if self._pool is None and self.workers > 1:
+            self._pool = ProcessPool(self.workers, self._start_method, self._python)
+            self._pool.start()
+        return self._pool
 
     def _track(self, raster):
         raster.on_release(self._forget)
@@ -309,13 +319,21 @@ class Engine:
                 for tile in make_tiles(first.height, first.width, margin, shape)]
 
     def _backend_for(self, jobs):
+        """Inline for one worker, one tile or a small image; else threads or processes.
+
+        "auto" sends tiles to the worker processes: with this engine's per-tile Python work
+        holding the GIL part of the time, processes beat threads even for numpy and scipy
+        filters (bench/results_compute.md). While the workers are still starting, a filter
+        that releases the GIL runs on threads rather than wait for them.
+        """
         pixels = sum((j.tile.row1 - j.tile.row0) * (j.tile.col1 - j.tile.col0) for j in jobs)
-        if self._pool is None or len(jobs) == 1 or pixels < self.min_parallel_pixels:
+        if self.workers == 1 or len(jobs) == 1 or pixels < self.min_parallel_pixels:
             return self._inline
         gil_free = getattr(jobs[0].op, "releases_gil", False)
-        if self.backend == "threads" or (self.backend == "auto" and gil_free):
+        if self.backend == "threads" or (self.backend == "auto" and gil_free
+                                         and not self._workers_pool().ready()):
             return self._threads
-        return self._pool
+        return self._workers_pool()
 
     def _run(self, name, jobs, on_result):
         backend = self._backend_for(jobs)
@@ -329,8 +347,11 @@ class Engine:
             on_result(index, result)
             self._report(done / total)
         backend.run(jobs, finished, self.cancel, self.log)
-        self._say(f"{name}: {total} tile{'s' if total != 1 else ''} on "
-                  f"{min(backend.size, total)} worker{'s' if min(backend.size, total) != 1 else ''} "
+        used = min(backend.size, total)
+        where = ("in this process" if backend is self._inline else
+                 f"on {used} thread{'s' if used != 1 else ''}" if backend is self._threads else
+                 f"on {used} worker process{'es' if used != 1 else ''}")
+        self._say(f"{name}: {total} tile{'s' if total != 1 else ''} {where} "
                   f"in {time.perf_counter() - started:.2f} s; shared memory peak "
                   f"{self._peak_bytes / 2**20:.1f} MiB")
 

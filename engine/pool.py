@@ -142,7 +142,7 @@ class _Worker:
         self.process, self.conn = process, conn
         self.jobs = deque()  # (index, job) sent and not yet answered, oldest first
         self.run_id = None   # the run whose context this worker holds
-        self.answered = False  # has it ever finished a job? (else it may never have started)
+        self.ready = False   # has it said it finished starting (its imports)?
 
 
 class ProcessPool:
@@ -175,6 +175,19 @@ class ProcessPool:
                 child_end.close()
                 self._workers.append(_Worker(process, parent_end))
 
+    def ready(self):
+        """True when every worker has started and can take tiles at once (never waits)."""
+        if len(self._workers) < self.size:
+            return False
+        for worker in list(self._workers):
+            while not worker.ready and not worker.jobs and worker.conn.poll():
+                answer = self._receive(worker)
+                if answer is None:
+                    self._discard(worker)  # died while starting: replaced on the next run
+                    return False
+                worker.ready = answer[0] == "ready"
+        return all(w.ready for w in self._workers)
+
     def run(self, jobs, on_result, should_cancel=None, log=None):
         """Run ``jobs`` (tiles of one run: same op, params and rasters) on the workers.
 
@@ -206,12 +219,14 @@ class ProcessPool:
                             self._discard(worker)  # an idle worker died: replaced later
                             continue
                         raise self._crash(worker, worker.jobs[0][1])
+                    if answer[0] == "ready":
+                        worker.ready = True
+                        continue
                     index, job = worker.jobs.popleft()
                     status, _, payload, *rest = answer
                     if log is not None:
                         for line in rest[-1]:
                             log(f"worker {worker.process.pid}: {line}")
-                    worker.answered = True
                     if status == "error":
                         raise worker_error(job, payload, rest[0])
                     on_result(index, payload)
@@ -256,7 +271,7 @@ class ProcessPool:
                 how = f"was killed by signal {-code}"
         else:
             how = f"exited with code {code}"
-        if code is not None and code > 0 and not worker.answered:
+        if code is not None and code > 0 and not worker.ready:
             return WorkerCrashed(
                 f"worker process {worker.process.pid} could not start ({how}; interpreter "
                 f"{self._python or 'forked'}). In a script, start the engine under "

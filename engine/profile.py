@@ -62,9 +62,16 @@ class Profile:
 
     def window(self, row0, col0, height, width):
         """The profile of the sub-array starting at (row0, col0), with its transform shifted."""
+        if isinstance(height, bool) or int(height) != height or height < 1 \
+                or isinstance(width, bool) or int(width) != width or width < 1:
+            raise InputError("window", f"must be at least 1 x 1 pixels, got {height!r} x {width!r}")
         a, b, c, d, e, f = self.transform
-        return replace(self, height=height, width=width,
-                       transform=(a, b, c + a * col0 + b * row0, d, e, f + d * col0 + e * row0))
+        # every other field is already checked: skip __post_init__ (this runs once per tile)
+        window = object.__new__(Profile)
+        window.__dict__.update(self.__dict__, height=int(height), width=int(width),
+                               transform=(a, b, c + a * col0 + b * row0,
+                                          d, e, f + d * col0 + e * row0))
+        return window
 
     def same_grid(self, other):
         """True when both rasters share rows, cols, transform and CRS."""

@@ -7,13 +7,18 @@ import threading
 from contextlib import contextmanager
 
 import numpy as np
-import rasterio
-from rasterio._err import CPLE_BaseError
-from rasterio.errors import RasterioError, RasterioIOError
 
 from .errors import InputError
 from .options import adapt_options, check_options
 from .profile import Profile
+
+
+def _rasterio():
+    """rasterio and the errors it raises, imported on first use (workers never need GDAL)."""
+    import rasterio
+    from rasterio._err import CPLE_BaseError
+    from rasterio.errors import RasterioError, RasterioIOError
+    return rasterio, (RasterioError, RasterioIOError, CPLE_BaseError)
 
 
 def read_profile(path):
@@ -21,10 +26,11 @@ def read_profile(path):
     path = os.fspath(path)
     if not os.path.exists(path) and "://" not in path and not path.startswith("/vsi"):
         raise InputError("path", f"no such file: {path}")
+    rasterio, errors = _rasterio()
     try:
         with rasterio.open(path) as ds:
             return profile_of(ds)
-    except (RasterioError, RasterioIOError, CPLE_BaseError) as exc:
+    except errors as exc:
         raise InputError("path", f"{path} is not a raster GDAL can read ({exc})") from None
 
 
@@ -44,6 +50,7 @@ def profile_of(ds):
 
 def read_into(path, out):
     """Read every band of ``path`` straight into ``out`` (bands, rows, cols); no temporary copy."""
+    rasterio, _ = _rasterio()
     with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(os.fspath(path)) as ds:
         ds.read(out=out)
 
@@ -54,6 +61,7 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
     A failure leaves no file at ``path`` and any file already there untouched. When the
     options ask for compression and set no NUM_THREADS, all cores compress.
     """
+    rasterio, errors = _rasterio()
     path = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
@@ -96,7 +104,7 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
         for leftover in (tmp, tmp + ".aux.xml"):
             if os.path.exists(leftover):
                 os.unlink(leftover)
-        if isinstance(exc, (RasterioError, RasterioIOError, CPLE_BaseError, OSError)):
+        if isinstance(exc, errors + (OSError,)):
             raise InputError("output", _write_failure(path, folder, profile,
                                                       str(exc).replace(tmp, path))) from None
         raise

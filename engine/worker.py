@@ -15,6 +15,7 @@ import threading
 import time
 import traceback
 
+from .heap import keep_freed_tile_memory
 from .tasks import Attachments, TileJob, run_job
 
 PARENT_CHECK_SECONDS = 0.5
@@ -83,8 +84,13 @@ def main(conn, parent_pid):
     logging.captureWarnings(True)
     _silence_console(capture)
     _exit_when_orphaned(parent_pid)
+    keep_freed_tile_memory()
     maps = Attachments()
     run_id, context = None, None
+    try:
+        conn.send(("ready", os.getpid()))  # imports done: the parent may count on this worker
+    except OSError:
+        return
     while True:
         try:
             message = conn.recv()

@@ -156,7 +156,7 @@ def test_worker_output_goes_to_the_log_not_the_console(capfd):
     assert any("a warning from a worker" in line for line in lines)
     summary = [line for line in lines if line.startswith("noisy:")]
     assert len(summary) == 1
-    assert "2 tiles on 2 workers" in summary[0] and "shared memory peak" in summary[0]
+    assert "2 tiles on 2 worker processes" in summary[0] and "shared memory peak" in summary[0]
 
 
 def test_a_filter_defined_in_a_test_body_cannot_be_sent_and_says_why():
@@ -280,13 +280,40 @@ def test_no_filter_writes_its_input(filter_, params):
         np.testing.assert_array_equal(src.array[0], data)
 
 
-def test_filters_that_release_the_gil_run_on_threads_the_others_in_processes():
+def _where(lines, name):
+    return [line.rsplit(" in ", 1)[0] for line in lines if line.startswith(name + ":")]
+
+
+def test_auto_runs_tiles_in_processes_and_on_threads_while_the_workers_start(monkeypatch):
+    from tilewise.engine.pool import ProcessPool
     data = np.random.default_rng(2).random((300, 300)).astype(np.float32)
-    with Engine(workers=2, tile_size=64) as eng:
+    lines = []
+    with Engine(workers=2, tile_size=64, log=lines.append) as eng:
         src = _raster(eng, data)
-        eng.apply(filters.mean, src, size=3)
-        assert eng._threads._executor is not None          # mean: numpy, GIL released
-        assert eng.reduce(tf.worker_pids, src) - {os.getpid()}  # a plain reducer: processes
+        with monkeypatch.context() as m:  # workers still starting
+            m.setattr(ProcessPool, "ready", lambda self: False)
+            eng.release(eng.apply(filters.mean, src, size=3))           # GIL released: threads
+            assert eng.reduce(tf.worker_pids, src) - {os.getpid()}  # GIL held: waits for them
+        deadline = time.monotonic() + 30
+        while not eng._pool.ready():
+            assert time.monotonic() < deadline, "workers never became ready"
+            time.sleep(0.05)
+        eng.release(eng.apply(filters.mean, src, size=3))
+    assert _where(lines, "mean") == ["mean: 25 tiles on 2 threads",
+                                     "mean: 25 tiles on 2 worker processes"]
+
+
+def test_small_images_and_one_worker_stay_in_this_process():
+    lines = []
+    with Engine(workers=2, tile_size=64, log=lines.append) as eng:
+        eng.min_parallel_pixels = 2**20
+        src = _raster(eng, np.zeros((300, 300), np.float32))
+        eng.release(eng.apply(filters.mean, src, size=3))
+        assert eng._pool is None  # never started for a small image
+    with Engine(workers=1, tile_size=64, log=lines.append) as eng:
+        eng.release(eng.apply(filters.mean, _raster(eng, np.zeros((300, 300), np.float32)),
+                              size=3))
+    assert _where(lines, "mean") == ["mean: 25 tiles in this process"] * 2
 
 
 @pytest.mark.parametrize("backend", ["threads", "processes"])

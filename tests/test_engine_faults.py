@@ -125,6 +125,16 @@ def test_workers_never_import_qgis():
     assert imported == set()
 
 
+def test_workers_load_gdal_only_for_a_filter_that_needs_it():
+    with Engine(workers=2, tile_size=64, backend="processes") as eng:
+        src = eng.create(Profile(1, 256, 256, "float32", nodata=-1.0))
+        src.writable_array()[0, ::7, ::5] = -1.0  # holes in every tile
+        eng.release(eng.apply(filters.mean, src, size=3))
+        assert eng.reduce(tf.imported_modules, src, prefix="rasterio") == set()
+        eng.release(eng.apply(filters.fill_nodata, src, max_distance=5))
+        assert "rasterio.fill" in eng.reduce(tf.imported_modules, src, prefix="rasterio")
+
+
 def test_orphans_of_dead_owners_are_swept_at_start_up(plugin_parent_dir):
     """Even without a resource tracker (e.g. file-backed segments), the next Engine sweeps."""
     proc, pids, segments = _start_job(plugin_parent_dir)

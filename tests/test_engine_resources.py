@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 from contextlib import contextmanager
 
 import numpy as np
@@ -172,3 +173,36 @@ def test_the_real_interpreter_here_matches_this_one():
     out = subprocess.run([found, "-c", "import sys; print(sys.version_info[:2])"],
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == str(tuple(sys.version_info[:2]))
+
+
+HEAP_CHURN = """
+import resource, sys
+import numpy as np
+from tilewise.engine.heap import keep_freed_tile_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_tile_memory()
+def churn():  # what a tile does: a few float64 temporaries of 1 MiB alive, then freed
+    for _ in range(20):
+        temporaries = [np.empty(2**17) for _ in range(4)]
+        for a in temporaries:
+            a.fill(1.0)
+        del temporaries, a
+churn()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+churn()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/lib/x86_64-linux-gnu/libc.so.6")
+                    and not os.path.exists("/lib/x86_64-linux-gnu/libc.so.6"),
+                    reason="glibc only")
+def test_freed_tile_temporaries_are_reused_without_page_faults(plugin_parent_dir):
+    def faults(mode):
+        out = subprocess.run([sys.executable, "-c", HEAP_CHURN, mode], check=True, text=True,
+                             capture_output=True, env={**os.environ,
+                                                       "PYTHONPATH": str(plugin_parent_dir)})
+        return int(out.stdout)
+    pages = 20 * 4 * 2**20 // 4096
+    assert faults("default") > pages // 2  # glibc gives the pages back and faults them in again
+    assert faults("keep") < pages // 20    # after engine.heap: the heap's pages are reused

@@ -34,7 +34,8 @@ SCRIPT = textwrap.dedent('''
             "INPUT": os.environ["TW_INPUT"], "SIZE": 3, "WORKERS": 2, "TILE_SIZE": 16,
             "OUTPUT": os.environ["TW_OUTPUT"]})
         lines = []
-        with Engine(workers=2, tile_size=16, log=lines.append) as eng:   # as typed in the console
+        with Engine(workers=2, tile_size=16, log=lines.append,   # as typed in the console
+                    backend="processes") as eng:
             raster = eng.open(os.environ["TW_INPUT"])
             report["console_sum"] = float(eng.apply(filters.mean, raster, size=5).array.sum())
         report["console_log"] = lines
@@ -74,7 +75,7 @@ def test_desktop_qgis_runs_the_engine_with_the_right_interpreter(tmp_path, plugi
     assert "error" not in report, report["error"]
     assert report["sys_executable"] == str(decoy / "python3")
     assert os.path.basename(report["worker_python"]).startswith("python3")
-    assert any("on 2 workers" in line for line in report["console_log"])
+    assert any("on 2 worker processes" in line for line in report["console_log"])
     with Engine(workers=1) as eng:
         raster = eng.open(src)
         expected3 = np.array(eng.apply(filters.mean, raster, size=3).array)

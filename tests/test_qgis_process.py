@@ -22,7 +22,8 @@ NODATA = -9999.0
 ALGORITHMS = ("tilewise:nodatamask", "tilewise:fillnodata", "tilewise:meanfilter")
 
 #: the engine's run summary, one per engine call (apply or reduce)
-SUMMARY = re.compile(r"^\w+: \d+ tiles? on (\d+) workers? in [\d.]+ s; shared memory peak ")
+SUMMARY = re.compile(r"^\w+: \d+ tiles? on (\d+) worker process(?:es)? in [\d.]+ s; "
+                     r"shared memory peak ")
 
 #: what qgis_process 3.22 itself writes to stderr on Debian 12, headless
 QGIS_STDERR = (re.compile(r"^QStandardPaths: "),
@@ -56,6 +57,8 @@ def qgis_env(request, tmp_path_factory, decoy_python):
     # small test images must still go to the worker processes (the engine keeps runs under
     # a million pixels in the calling process otherwise)
     env["TILEWISE_MIN_PARALLEL_PIXELS"] = "0"
+    # nor run on threads while the workers are starting (jobs this small finish before that)
+    env["TILEWISE_BACKEND"] = "processes"
     return env
 
 

@@ -3,7 +3,6 @@
 import math
 
 import numpy as np
-from rasterio.fill import fillnodata
 
 from ..filter import Filter
 from ._params import check_band, check_int, check_known, check_number
@@ -47,6 +46,7 @@ def _fill_nodata(buffers, profiles, params):
     if band.dtype.name in _EXACT_IN_FLOAT32 and (not to_fill.any() or to_fill.all()):
         return [band[None]]  # nothing to fill or nothing to fill from: GDAL changes nothing
     # rasterio fills the array it is given in place, read-only flag or not: hand it a copy
+    from rasterio.fill import fillnodata  # here: workers that never fill never load GDAL
     filled = fillnodata(np.array(band), mask=(~to_fill).view(np.uint8),
                         max_search_distance=params["max_distance"],
                         smoothing_iterations=params["smoothing_iterations"])
