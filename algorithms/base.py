@@ -136,6 +136,11 @@ class TilewiseAlgorithm(ParameterChecks, QgsProcessingAlgorithm):
         """
         raise NotImplementedError
 
+    def engineOps(self, parameters, context):
+        """The filters and reducers ``runEngine`` will run (the engine starts worker processes
+        early, while the inputs are read, when one of them needs them)."""
+        return [self.engineStep(parameters, context)[0]]
+
     def runEngine(self, eng, rasters, parameters, context, bridge):
         """Run the engine on ``rasters`` (parameter name -> SharedRaster, or a list of them for
         a multiple-layer parameter); return the result."""
@@ -224,6 +229,7 @@ class TilewiseAlgorithm(ParameterChecks, QgsProcessingAlgorithm):
             with Engine(workers=workers, tile_size=tile_size, progress=bridge.progress,
                         cancel=bridge.cancel, log=bridge.log,
                         cache=default_cache()) as eng:  # None when TILEWISE_CACHE=0
+                eng.prepare(*self.engineOps(parameters, context))
                 feedback.setProgressText(self.tr("Reading input rasters"))
                 rasters = {name: ([self._open(eng, name, item) for item in path]
                                   if isinstance(path, list) else self._open(eng, name, path))

@@ -271,6 +271,7 @@ class PipelineAlgorithm(QgsProcessingAlgorithm):
         try:
             with Engine(workers=workers, tile_size=tile_size, progress=bridge.progress,
                         cancel=bridge.cancel, log=bridge.log, cache=default_cache()) as eng:
+                eng.prepare(compiled.pipeline)
                 feedback.setProgressText(self.tr("Reading input rasters"))
                 inputs = {n: eng.open(compiled.input_paths[n]) for n in compiled.input_names}
                 feedback.setProgressText(self.tr("Processing tiles"))

@@ -10,7 +10,8 @@ from qgis.core import (QgsProcessingOutputNumber,
                        QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
 
-from ..engine.statistics import DEFAULT_BINS, DEFAULT_PERCENTILES, band_statistics
+from ..engine.statistics import (DEFAULT_BINS, DEFAULT_PERCENTILES, band_statistics, histogram,
+                                 moments, select)
 from .base import TilewiseAlgorithm
 
 #: numeric outputs (of the BAND band, or band 1) -> key in the engine's statistics
@@ -124,6 +125,9 @@ class RasterStatistics(TilewiseAlgorithm):
             yield self.PERCENTILES, str(error)
         for name, path in self._files(parameters, context).items():
             yield from self.fileOutputErrors(name, path)
+
+    def engineOps(self, parameters, context):
+        return [moments, histogram, select]
 
     def runEngine(self, eng, rasters, parameters, context, bridge):
         band = self.parameterAsInt(parameters, self.BAND, context) or None

@@ -46,6 +46,8 @@ class Case:
     check: Check = Check()
     tools: dict = field(default_factory=dict)    # name -> (command builder, Check)
     stats: bool = False            # output is statistics (JSON), not a raster
+    holds_gil: bool = False        # runs GDAL's FillNodata: file to file, the engine starts
+    #                                its worker processes before reading (Engine.prepare)
 
 
 def _seed(eng, tw, dsm):
@@ -62,7 +64,7 @@ ROUNDING = Check(exact=False, rtol=1e-6, note="float rounding (position-independ
 
 CASES = [
     Case("seed", "seed pipeline (mask, fill 100, mean 3)", "dsm", _seed, peers.seed,
-         MAX_DISTANCE + SIZE // 2, check=ROUNDING),
+         MAX_DISTANCE + SIZE // 2, check=ROUNDING, holds_gil=True),
     Case("mean3", "mean 3x3", "s2", lambda e, tw, r: e.apply(tw.filters.mean, r, size=3),
          peers.mean3, 1, check=ROUNDING,
          tools={"otb": (peers.otb_smoothing_mean, Check(False, 1e-5, clean=1, border=1,
@@ -82,7 +84,7 @@ CASES = [
                                    Check(False, 1e-6, clean=2, border=2, skip_nodata=True))}),
     Case("fill", "fillnodata 100", "dsm",
          lambda e, tw, r: e.apply(tw.filters.fill_nodata, r, max_distance=MAX_DISTANCE),
-         peers.fill, MAX_DISTANCE,
+         peers.fill, MAX_DISTANCE, holds_gil=True,
          tools={"gdal_fillnodata.py": (peers.gdal_fillnodata, Check(True))}),
     Case("opening", "grey opening, disk r=2", "dsm",
          lambda e, tw, r: e.apply(tw.filters.morphology, r, operation="opening", radius=2,

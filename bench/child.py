@@ -25,6 +25,8 @@ METHODS = ("engine", "tiled-serial", "serial", "threads", "dask")
 def run_engine(case, src, out, options, workers, tile_size):
     tw = import_engine()
     with tw.Engine(workers=workers, tile_size=tile_size) as eng:
+        if case.holds_gil:
+            eng.prepare(tw.filters.fill_nodata)  # as the algorithms do: workers boot meanwhile
         raster = eng.open(src)
         result = case.engine(eng, tw, raster)
         eng.release(raster)

@@ -11,7 +11,9 @@ fillnodata, grey opening (disk r=2), NDVI band math, band_statistics; on synthet
 Sentinel-2-like, DSM and 4-band inputs (bench/data.py, cached in --data).
 
 * Compute-only: data already in memory. The engine (2 workers) runs ``apply`` on a
-  SharedRaster; the peers work on numpy arrays: the whole-image serial reference, the
+  SharedRaster, twice: "engine" with the default backend (threads for filters that release
+  the GIL, worker processes for the others), "engine, processes" with worker processes for
+  all (what the default uses once its workers are up); the peers work on numpy arrays: the whole-image serial reference, the
   engine's own filters tiled in one process (1 worker; the best of a few tile sizes: the
   baseline speed-ups are quoted against), a 2-thread pool over tiles, and dask map_overlap.
 * File to file, at compression none, deflate and zstd: each method in its own process
@@ -68,11 +70,13 @@ def compute_only(case, path, repeat, tw, log):
     array, nodata = data.read(path)
     engines = {t: tw.Engine(workers=1, tile_size=t) for t in TILE_SIZES}
     try:
-        with tw.Engine(workers=2) as eng:
-            raster = eng.open(path)
-            eng.release(eng.apply(tw.filters.nodata_mask, raster))  # untimed: workers booted
+        with tw.Engine(workers=2) as eng, tw.Engine(workers=2, backend="processes") as procs:
+            raster, in_procs = eng.open(path), procs.open(path)
+            eng.release(eng.apply(tw.filters.nodata_mask, raster))  # untimed warm-ups
+            procs.release(procs.apply(tw.filters.nodata_mask, in_procs))  # (workers booted)
             singles = {t: e.open(path) for t, e in engines.items()}
             methods = {"engine": lambda: case.engine(eng, tw, raster),
+                       "engine, processes": lambda: case.engine(procs, tw, in_procs),
                        "serial": lambda: case.reference(array, nodata)}
             if case.margin is not None:
                 importlib.import_module("dask.array")  # import outside the timings
@@ -108,7 +112,7 @@ def compute_only(case, path, repeat, tw, log):
         elif case.stats:
             row["check"] = cases.compare_stats(ref, outs[m])
         else:
-            check = case.check if m in ("engine", BASELINE) else cases.ROUNDING
+            check = case.check if m.startswith("engine") or m == BASELINE else cases.ROUNDING
             row["check"] = cases.compare(ref, nodata_out(case, nodata), outs[m],
                                          nodata_out(case, nodata), check, array, nodata)
     return list(rows.values())

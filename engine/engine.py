@@ -46,10 +46,10 @@ class Engine:
     pixels (0 = auto). ``progress(fraction)``, ``cancel() -> bool`` and ``log(message)`` are
     plain callables. ``cache``: a RasterCache (see engine.cache) that ``open`` borrows from
     and ``write`` puts copies in. ``backend``: "auto" (default, or ``TILEWISE_BACKEND``) runs
-    tiles in worker processes, started with the first raster of at least
-    ``min_parallel_pixels``, and runs filters that release the GIL on threads until those
-    workers are ready; "processes" or "threads" forces one. Small images always run in this
-    process. Use as a context manager: everything is released on exit.
+    filters that hold the GIL in worker processes, started when first needed (or by
+    ``prepare``), and filters that release it on threads, or in those processes once they
+    are up; "processes" or "threads" forces one. Images under ``min_parallel_pixels`` run in
+    this process. Use as a context manager: everything is released on exit.
     """
 
     def __init__(self, workers=0, tile_size=0, start_method="spawn", memory_budget=None,
@@ -131,9 +131,24 @@ class Engine:
     def create(self, profile, source=None):
         """A new zero-filled shared raster for ``profile``."""
         self._check_open()
-        if self.backend != "threads" and profile.height * profile.width >= self.min_parallel_pixels:
-            self._workers_pool()  # they boot while the caller fills the raster
         return self._track(create_raster(profile, source=source))
+
+    def prepare(self, *ops):
+        """Start the worker processes now if any of ``ops`` (Filters, Reducers or Pipelines)
+        will need them, so that they boot while the caller reads its rasters.
+
+        Optional: a run that needs them starts them anyway, and waits.
+        """
+        self._check_open()
+        if self.workers > 1 and any(self._needs_processes(op) for op in ops):
+            self._workers_pool()
+
+    def _needs_processes(self, op):
+        if self.backend != "auto":
+            return self.backend == "processes"
+        if isinstance(op, Pipeline):
+            return any(self._needs_processes(step.filter) for step in op.steps)
+        return not getattr(op, "releases_gil", False)
 
     def _workers_pool(self):
         """The process pool, started on first use (None with one worker)."""
@@ -321,17 +336,17 @@ class Engine:
     def _backend_for(self, jobs):
         """Inline for one worker, one tile or a small image; else threads or processes.
 
-        "auto" sends tiles to the worker processes: with this engine's per-tile Python work
-        holding the GIL part of the time, processes beat threads even for numpy and scipy
-        filters (bench/results_compute.md). While the workers are still starting, a filter
-        that releases the GIL runs on threads rather than wait for them.
+        "auto": a filter that holds the GIL goes to the worker processes (started now if
+        need be). One that releases it runs on threads, unless the workers are already up:
+        then processes, which measured faster (the engine's per-tile Python work holds the
+        GIL part of the time) but cost a start-up that a short run would not earn back.
         """
         pixels = sum((j.tile.row1 - j.tile.row0) * (j.tile.col1 - j.tile.col0) for j in jobs)
         if self.workers == 1 or len(jobs) == 1 or pixels < self.min_parallel_pixels:
             return self._inline
         gil_free = getattr(jobs[0].op, "releases_gil", False)
-        if self.backend == "threads" or (self.backend == "auto" and gil_free
-                                         and not self._workers_pool().ready()):
+        if self.backend == "threads" or (self.backend == "auto" and gil_free and (
+                self._pool is None or not self._pool.ready())):
             return self._threads
         return self._workers_pool()
 

@@ -51,7 +51,7 @@ class Reducer:
     """N images -> M scalars: ``func`` per tile core, then ``merge(partials, params)`` in tile order.
 
     ``func(buffers, profiles, params)`` gets the tiles' cores (read-only) and returns a
-    small picklable partial result.
+    small picklable partial result. ``releases_gil`` as for a Filter.
     """
 
     name: str
@@ -59,3 +59,4 @@ class Reducer:
     merge: Callable
     check: Callable = _no_check
     inputs: tuple = (1, 1)
+    releases_gil: bool = False

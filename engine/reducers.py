@@ -46,9 +46,10 @@ def _merge_sum(partials, params):
     return [float(np.sum(col, dtype=np.float64)) for col in zip(*partials)]
 
 
-count = Reducer("count", _count, _merge_count)
+count = Reducer("count", _count, _merge_count, releases_gil=True)
 """Number of valid pixels per band."""
-minmax = Reducer("minmax", _minmax, _merge_minmax)
+minmax = Reducer("minmax", _minmax, _merge_minmax, releases_gil=True)
 """(min, max) of valid pixels per band, or None for a band with none."""
-sum = Reducer("sum", _sum, _merge_sum)  # noqa: A001  (named like numpy's)
+sum = Reducer("sum", _sum, _merge_sum,  # noqa: A001  (named like numpy's)
+              releases_gil=True)
 """Sum of valid pixels per band, accumulated in float64."""

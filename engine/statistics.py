@@ -207,9 +207,11 @@ def _merge_public_moments(partials, params):
     return _public(_merge_moments(partials, params))
 
 
-moments = Reducer("moments", _moments, _merge_public_moments, check=_check_moments)
+moments = Reducer("moments", _moments, _merge_public_moments, check=_check_moments,
+                  releases_gil=True)
 """Per band: count, nodata_count, min, max, sum, mean, variance, std (population)."""
-_moments_with_finite = Reducer("moments", _moments, _merge_moments, check=_check_moments)
+_moments_with_finite = Reducer("moments", _moments, _merge_moments, check=_check_moments,
+                               releases_gil=True)
 
 
 # -- histogram -----------------------------------------------------------------------------
@@ -267,7 +269,8 @@ def _merge_histogram(partials, params):
     return results
 
 
-histogram = Reducer("histogram", _histogram, _merge_histogram, check=_check_histogram)
+histogram = Reducer("histogram", _histogram, _merge_histogram, check=_check_histogram,
+                    releases_gil=True)
 """Per band: ``bins`` counts over ``range`` (required), as ``numpy.histogram`` on the band."""
 
 
@@ -358,7 +361,8 @@ def _merge_select(partials, params):
     return results
 
 
-select = Reducer("select", _select, _merge_select, check=_check_select)
+select = Reducer("select", _select, _merge_select, check=_check_select,
+                 releases_gil=True)
 """Per request ``(band, lo, hi, mode)``: over the valid values ``lo <= v < hi``, either
 ``"hist"`` -> (counts over :func:`select_edges`, min, max) or ``"collect"`` -> the sorted values."""
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from .errors import InputError
 
-TARGET_TILE_PIXELS = 2**17  # 512 KiB of float32: a tile's float64 temporaries stay in cache
+TARGET_TILE_PIXELS = 2**18  # 1 MiB of float32, 2 MiB per float64 temporary: about L2 size;
+# on 36 Mpx with 2 workers, mean, NDVI, gaussian and statistics ran 2-11 % faster than with
+# 2**17 and 1-16 % faster than with 2**19
 MARGIN_FACTOR = 10          # a tile is at least this many margins across (overlap <= ~45 %)
 TILES_PER_WORKER = 4        # enough tiles for the workers to finish together
 

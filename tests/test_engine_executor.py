@@ -284,23 +284,42 @@ def _where(lines, name):
     return [line.rsplit(" in ", 1)[0] for line in lines if line.startswith(name + ":")]
 
 
-def test_auto_runs_tiles_in_processes_and_on_threads_while_the_workers_start(monkeypatch):
-    from tilewise.engine.pool import ProcessPool
+def test_auto_uses_threads_for_gil_free_filters_until_the_workers_are_up():
     data = np.random.default_rng(2).random((300, 300)).astype(np.float32)
     lines = []
     with Engine(workers=2, tile_size=64, log=lines.append) as eng:
         src = _raster(eng, data)
-        with monkeypatch.context() as m:  # workers still starting
-            m.setattr(ProcessPool, "ready", lambda self: False)
-            eng.release(eng.apply(filters.mean, src, size=3))           # GIL released: threads
-            assert eng.reduce(tf.worker_pids, src) - {os.getpid()}  # GIL held: waits for them
+        eng.release(eng.apply(filters.mean, src, size=3))       # GIL released: threads
+        assert eng._pool is None                                # no process started for it
+        assert eng.reduce(tf.worker_pids, src) - {os.getpid()}  # GIL held: processes
         deadline = time.monotonic() + 30
         while not eng._pool.ready():
             assert time.monotonic() < deadline, "workers never became ready"
             time.sleep(0.05)
-        eng.release(eng.apply(filters.mean, src, size=3))
+        eng.release(eng.apply(filters.mean, src, size=3))       # workers up: processes
     assert _where(lines, "mean") == ["mean: 25 tiles on 2 threads",
                                      "mean: 25 tiles on 2 worker processes"]
+
+
+def test_prepare_starts_the_workers_only_for_what_needs_them():
+    from tilewise.engine import Pipeline
+    seed = Pipeline(["dsm"])
+    seed.add("filled", filters.fill_nodata, ["dsm"], max_distance=5)
+    seed.add("smooth", filters.mean, ["filled"], size=3)
+    with Engine(workers=2) as eng:
+        eng.prepare(filters.mean, filters.gaussian)
+        assert eng._pool is None
+        eng.prepare(filters.mean, seed)  # FillNodata holds the GIL
+        assert eng._pool is not None
+    with Engine(workers=2, backend="threads") as eng:
+        eng.prepare(filters.fill_nodata)
+        assert eng._pool is None
+    with Engine(workers=2, backend="processes") as eng:
+        eng.prepare(filters.mean)
+        assert eng._pool is not None
+    with Engine(workers=1) as eng:
+        eng.prepare(filters.fill_nodata)
+        assert eng._pool is None
 
 
 def test_small_images_and_one_worker_stay_in_this_process():
