@@ -16,7 +16,7 @@ from rasterio.transform import Affine
 
 from tilewise.engine import Engine, Profile, filters
 from tilewise.engine.errors import InputError
-from tilewise.engine.filters.focal import footprint
+from tilewise.engine.filters.focal import footprint, reflect_pad
 
 
 @pytest.fixture(scope="module")
@@ -401,3 +401,12 @@ def test_other_integer_dtypes_run_and_keep_nodata(eng, dtype, filt, params):
     got, profile = run(eng, values, filt, nodata=7.0, **params)
     assert got.dtype == np.dtype(profile.dtype)
     assert got[0][5, 5] == np.array(profile.nodata, dtype=got.dtype)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (4, 1), (2, 3), (5, 7), (40, 33)])
+@pytest.mark.parametrize("r", [0, 1, 2, 3, 6])
+def test_reflect_pad_equals_numpy_symmetric_pad(shape, r):
+    values = np.arange(shape[0] * shape[1], dtype=np.float32).reshape(shape)
+    padded = reflect_pad(values, r)
+    np.testing.assert_array_equal(padded, np.pad(values, r, mode="symmetric"))
+    assert padded.dtype == values.dtype

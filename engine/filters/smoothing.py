@@ -6,7 +6,7 @@ import scipy.ndimage as ndi
 from ..errors import InputError
 from ..filter import Filter
 from ._params import check_band, check_int, check_known, check_positive
-from .focal import band_outputs, float_dtype, per_band
+from .focal import band_outputs, float_dtype, per_band, reflect_pad
 from .nodata import invalid_pixels
 
 
@@ -18,7 +18,7 @@ def box_sum(values, radius):
     """
     if radius == 0:
         return values.copy()
-    padded = np.pad(values, radius, mode="symmetric")  # numpy 'symmetric' == scipy 'reflect'
+    padded = reflect_pad(values, radius)
     rows, cols = values.shape
     width = 2 * radius + 1
     acc = padded[0:rows] + padded[1:rows + 1]
