@@ -29,6 +29,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from ..engine import Cancelled, Engine, InputError, TilewiseError, parse_options
 from ..engine.cache import default_cache
+from ..engine.session import default_session
 from .checks import (OUTPUT_EXTENSIONS, UNSUPPORTED_DATA_TYPES, ParameterChecks,  # noqa: F401
                      file_path)
 from .feedback import FeedbackBridge
@@ -228,7 +229,8 @@ class TilewiseAlgorithm(ParameterChecks, QgsProcessingAlgorithm):
         try:
             with Engine(workers=workers, tile_size=tile_size, progress=bridge.progress,
                         cancel=bridge.cancel, log=bridge.log,
-                        cache=default_cache()) as eng:  # None when TILEWISE_CACHE=0
+                        cache=default_cache(),  # None when TILEWISE_CACHE=0
+                        session=default_session()) as eng:
                 eng.prepare(*self.engineOps(parameters, context))
                 feedback.setProgressText(self.tr("Reading input rasters"))
                 rasters = {name: ([self._open(eng, name, item) for item in path]

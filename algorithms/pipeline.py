@@ -28,6 +28,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from ..engine import Cancelled, Engine, InputError, TilewiseError, check_options
 from ..engine.cache import default_cache
+from ..engine.session import default_session
 from .base import ICON_PATH, cog_available
 from .checks import file_path, same_file
 from .feedback import FeedbackBridge
@@ -270,7 +271,8 @@ class PipelineAlgorithm(QgsProcessingAlgorithm):
         written = []
         try:
             with Engine(workers=workers, tile_size=tile_size, progress=bridge.progress,
-                        cancel=bridge.cancel, log=bridge.log, cache=default_cache()) as eng:
+                        cancel=bridge.cancel, log=bridge.log, cache=default_cache(),
+                        session=default_session()) as eng:
                 eng.prepare(compiled.pipeline)
                 feedback.setProgressText(self.tr("Reading input rasters"))
                 inputs = {n: eng.open(compiled.input_paths[n]) for n in compiled.input_names}

@@ -15,9 +15,11 @@ from .pipeline import Pipeline
 from .profile import Profile
 from .raster import SharedRaster
 from .options import check_options, parse_options
+from .session import WorkerSession, default_session
 from .statistics import band_statistics
 
 __all__ = ["Cancelled", "Engine", "Filter", "InputError", "Pipeline", "Profile", "Reducer",
            "ReleasedError", "SharedMemoryError", "SharedRaster", "TilewiseError",
-           "WorkerCrashed", "WorkerError", "check_options", "filters", "parse_options", "reducers", "tiles_for",
+           "WorkerCrashed", "WorkerError", "WorkerSession", "check_options", "default_session",
+           "filters", "parse_options", "reducers", "tiles_for",
            "band_math", "band_statistics", "bandmath", "custom", "load_filter", "statistics"]

@@ -49,12 +49,14 @@ class Engine:
     filters that hold the GIL in worker processes, started when first needed (or by
     ``prepare``), and filters that release it on threads, or in those processes once they
     are up; "processes" or "threads" forces one. Images under ``min_parallel_pixels`` run in
-    this process. Use as a context manager: everything is released on exit.
+    this process. ``session``: a WorkerSession (see engine.session) to borrow worker
+    processes from and give them back to, started once for many Engines. Use as a context
+    manager: everything is released on exit.
     """
 
     def __init__(self, workers=0, tile_size=0, start_method="spawn", memory_budget=None,
                  progress=None, cancel=None, log=None, python=None, cache=None,
-                 backend=None):
+                 backend=None, session=None):
         workers = _check_count("workers", workers)
         self.workers = workers or os.cpu_count() or 1
         self.tile_size = _check_count("tile_size", tile_size)
@@ -83,7 +85,10 @@ class Engine:
         self._inline = InlineBackend(self._open_view)
         self._threads = ThreadBackend(self.workers, self._open_view)
         self._start_method = start_method
-        self._pool = None  # started with the first raster big enough to need it
+        self.session = session
+        self._pool = None  # started when first needed
+        self._borrowed = False
+        self._prepared = False  # prepare() saw an op that needs the processes
         self._closed = False
 
     # -- context -------------------------------------------------------------------------
@@ -100,11 +105,13 @@ class Engine:
         self._closed = True
         try:
             self._threads.close()
-            if self._pool is not None:
+            if self._pool is not None and not self._borrowed:
                 self._pool.close()
         finally:
             for raster in list(self._rasters.values()):
-                raster.release()
+                raster.release()  # tells the workers to forget its segment
+            if self._pool is not None and self._borrowed:
+                self.session.give_back(self._pool)
 
     # -- rasters ---------------------------------------------------------------------------
     def open(self, path):
@@ -131,17 +138,23 @@ class Engine:
     def create(self, profile, source=None):
         """A new zero-filled shared raster for ``profile``."""
         self._check_open()
+        if self._prepared and profile.height * profile.width >= self.min_parallel_pixels:
+            self._workers_pool()  # they boot while the caller fills the raster
         return self._track(create_raster(profile, source=source))
 
     def prepare(self, *ops):
-        """Start the worker processes now if any of ``ops`` (Filters, Reducers or Pipelines)
-        will need them, so that they boot while the caller reads its rasters.
+        """Start the worker processes early if any of ``ops`` (Filters, Reducers or Pipelines)
+        will need them: at the first raster opened or created that is large enough to run in
+        parallel (at once if one is held already), so that they boot while it is read.
 
         Optional: a run that needs them starts them anyway, and waits.
         """
         self._check_open()
         if self.workers > 1 and any(self._needs_processes(op) for op in ops):
-            self._workers_pool()
+            self._prepared = True
+            if any(r.profile.height * r.profile.width >= self.min_parallel_pixels
+                   for r in self._rasters.values()):
+                self._workers_pool()
 
     def _needs_processes(self, op):
         if self.backend != "auto":
@@ -153,8 +166,12 @@ class Engine:
     def _workers_pool(self):
         """The process pool, started on first use (None with one worker)."""
         if self._pool is None and self.workers > 1:
-            self._pool = ProcessPool(self.workers, self._start_method, self._python)
-            self._pool.start()
+            key = (self.workers, self._start_method, self._python)
+            self._pool = self.session.borrow(*key) if self.session is not None else None
+            self._borrowed = self._pool is not None
+            if self._pool is None:
+                self._pool = ProcessPool(*key)
+            self._pool.start()  # replaces workers lost since the session's last use
         return self._pool
 
     def _track(self, raster):
@@ -326,7 +343,9 @@ class Engine:
 
     def _jobs(self, op, params, inputs, outputs, margin, bytes_per_pixel):
         first = inputs[0].profile
-        shape = tile_shape_for(self.tile_size, first.height, first.width, margin, self.workers,
+        parallel = self.workers > 1 and first.height * first.width >= self.min_parallel_pixels
+        shape = tile_shape_for(self.tile_size, first.height, first.width, margin,
+                               self.workers if parallel else 1,  # inline: one worker's tiles
                                bytes_per_pixel, self.memory_budget)
         in_refs = tuple(r.ref for r in inputs)
         out_refs = tuple(r.ref for r in outputs)

@@ -163,6 +163,8 @@ class ProcessPool:
 
         Returns at once: the workers import the engine while the caller goes on.
         """
+        for worker in [w for w in self._workers if not w.jobs and not w.process.is_alive()]:
+            self._discard(worker)  # died while idle (killed between two Engines of a session)
         missing = self.size - len(self._workers)
         if missing <= 0:
             return

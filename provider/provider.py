@@ -65,10 +65,13 @@ class TilewiseProvider(QgsProcessingProvider):
         return super().load()
 
     def unload(self):
-        """Free the shared-memory cache (qgis_process and QGIS call this when they exit)."""
+        """Free the shared-memory cache and stop the session's worker processes (qgis_process
+        and QGIS call this when they exit)."""
         from ..engine.cache import clear_default_cache
+        from ..engine.session import close_default_session
 
         clear_default_cache()
+        close_default_session()
         super().unload()
 
     def loadAlgorithms(self):

@@ -306,16 +306,30 @@ def test_prepare_starts_the_workers_only_for_what_needs_them():
     seed = Pipeline(["dsm"])
     seed.add("filled", filters.fill_nodata, ["dsm"], max_distance=5)
     seed.add("smooth", filters.mean, ["filled"], size=3)
+    profile = Profile(1, 300, 300, "float32")
     with Engine(workers=2) as eng:
         eng.prepare(filters.mean, filters.gaussian)
+        eng.release(eng.create(profile))
         assert eng._pool is None
-        eng.prepare(filters.mean, seed)  # FillNodata holds the GIL
+        eng.prepare(filters.mean, seed)  # FillNodata holds the GIL: at the next large raster
+        assert eng._pool is None
+        eng.release(eng.create(profile))
         assert eng._pool is not None
+    with Engine(workers=2) as eng:
+        eng.min_parallel_pixels = 2**20
+        eng.prepare(seed)
+        eng.release(eng.create(profile))  # small: runs in this process, no workers needed
+        assert eng._pool is None
+        big = eng.create(Profile(1, 1024, 1024, "uint8"))
+        eng.prepare(seed)  # a large raster is held already: now
+        assert eng._pool is not None
+        eng.release(big)
     with Engine(workers=2, backend="threads") as eng:
         eng.prepare(filters.fill_nodata)
         assert eng._pool is None
     with Engine(workers=2, backend="processes") as eng:
         eng.prepare(filters.mean)
+        eng.release(eng.create(profile))
         assert eng._pool is not None
     with Engine(workers=1) as eng:
         eng.prepare(filters.fill_nodata)

@@ -136,6 +136,18 @@ def test_nodatamask(processing, dem, tmp_path, workers):
     np.testing.assert_array_equal(mask[0], expected)
 
 
+def test_algorithm_runs_reuse_the_session_workers(processing, dem, tmp_path):
+    from tilewise.engine.session import default_session
+
+    seen = []
+    for i in range(2):
+        run(processing, "fillnodata", INPUT=dem[0], BAND=1, MAX_DISTANCE=6,
+            OUTPUT=str(tmp_path / f"filled{i}.tif"), WORKERS=2, TILE_SIZE=TILE)
+        pools = [p for key, p in default_session()._pools.items() if key[0] == 2]
+        seen.append(sorted(w.process.pid for p in pools for w in p._workers))
+    assert len(seen[0]) == 2 and seen[1] == seen[0]
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("distance,iterations", [(100, 0), (6, 2)])
 def test_fillnodata_equals_rasterio(processing, dem, tmp_path, workers, distance, iterations):
