@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from .errors import InputError, TilewiseError
 from .filter import Filter, Reducer
-from .heap import keep_freed_tile_memory
+from .heap import give_back_free_memory, keep_freed_tile_memory
 from .interpreter import resolve_worker_python
 from .pipeline import Pipeline, fused_filter, plan
 from .pool import InlineBackend, ProcessPool, ThreadBackend, ensure_resource_tracker
@@ -42,7 +42,8 @@ def _check_count(name, value, minimum=0):
 class Engine:
     """Loads rasters once into shared memory and runs filters on them tile by tile.
 
-    ``workers``: processes (0 = all cores, 1 = in this process). ``tile_size``: tile side in
+    ``workers``: how many tiles run at once (0 = all cores, 1 = in this process only); with
+    worker processes, this process computes tiles as one of them. ``tile_size``: tile side in
     pixels (0 = auto). ``progress(fraction)``, ``cancel() -> bool`` and ``log(message)`` are
     plain callables. ``cache``: a RasterCache (see engine.cache) that ``open`` borrows from
     and ``write`` puts copies in. ``backend``: "auto" (default, or ``TILEWISE_BACKEND``) runs
@@ -89,6 +90,7 @@ class Engine:
         self._pool = None  # started when first needed
         self._borrowed = False
         self._prepared = False  # prepare() saw an op that needs the processes
+        self._preload = set()   # modules the ops given to prepare() want in the workers
         self._closed = False
 
     # -- context -------------------------------------------------------------------------
@@ -112,6 +114,7 @@ class Engine:
                 raster.release()  # tells the workers to forget its segment
             if self._pool is not None and self._borrowed:
                 self.session.give_back(self._pool)
+            give_back_free_memory()  # what the heap kept for tile temporaries (engine.heap)
 
     # -- rasters ---------------------------------------------------------------------------
     def open(self, path):
@@ -152,6 +155,9 @@ class Engine:
         self._check_open()
         if self.workers > 1 and any(self._needs_processes(op) for op in ops):
             self._prepared = True
+            for op in ops:
+                steps = [s.filter for s in op.steps] if isinstance(op, Pipeline) else [op]
+                self._preload.update(m for f in steps for m in getattr(f, "preload", ()))
             if any(r.profile.height * r.profile.width >= self.min_parallel_pixels
                    for r in self._rasters.values()):
                 self._workers_pool()
@@ -166,11 +172,12 @@ class Engine:
     def _workers_pool(self):
         """The process pool, started on first use (None with one worker)."""
         if self._pool is None and self.workers > 1:
-            key = (self.workers, self._start_method, self._python)
+            # this process computes tiles too (ProcessPool.run's run_here): workers - 1 more
+            key = (self.workers - 1, self._start_method, self._python)
             self._pool = self.session.borrow(*key) if self.session is not None else None
             self._borrowed = self._pool is not None
             if self._pool is None:
-                self._pool = ProcessPool(*key)
+                self._pool = ProcessPool(*key, preload=sorted(self._preload))
             self._pool.start()  # replaces workers lost since the session's last use
         return self._pool
 
@@ -380,11 +387,21 @@ class Engine:
             done += 1
             on_result(index, result)
             self._report(done / total)
-        backend.run(jobs, finished, self.cancel, self.log)
-        used = min(backend.size, total)
-        where = ("in this process" if backend is self._inline else
-                 f"on {used} thread{'s' if used != 1 else ''}" if backend is self._threads else
-                 f"on {used} worker process{'es' if used != 1 else ''}")
+        if backend is self._pool:
+            # the engine's own filters also run here, as one of the workers; a user's script
+            # runs in worker processes only (a crash must not take this process down)
+            here = getattr(jobs[0].op, "runs_in_caller", False) and backend.size < self.workers
+            if not here:
+                backend.size = self.workers  # start the one more it needs (kept from now on)
+            backend.run(jobs, finished, self.cancel, self.log,
+                        run_here=self._inline.run_one if here else None)
+            where = (f"on {'this process and ' if here else ''}{backend.size} worker "
+                     f"process{'es' if backend.size != 1 else ''}")
+        else:
+            backend.run(jobs, finished, self.cancel, self.log)
+            used = min(backend.size, total)
+            where = ("in this process" if backend is self._inline else
+                     f"on {used} thread{'s' if used != 1 else ''}")
         self._say(f"{name}: {total} tile{'s' if total != 1 else ''} {where} "
                   f"in {time.perf_counter() - started:.2f} s; shared memory peak "
                   f"{self._peak_bytes / 2**20:.1f} MiB")

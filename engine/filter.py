@@ -25,6 +25,12 @@ class Filter:
     ``releases_gil`` says the filter's work runs with the GIL released (numpy, scipy), so
     the engine runs its tiles on threads; others (GDAL's FillNodata, user scripts) go to
     worker processes.
+    ``runs_in_caller`` says the filter may also run in the calling process while worker
+    processes run other tiles: the engine's own filters, which cannot crash or hang it. Others
+    (a user's script) run only in workers, so that a crash cannot take the caller (QGIS)
+    down.
+    ``preload``: modules that worker processes started for this filter import while
+    booting (``Engine.prepare``), rather than at its first tile.
     ``fusable`` says the filter only needs its margin (no global dependency), so a
     Pipeline may run it inside a fused tile pass. ``core_only`` marks engine-internal
     filters whose ``func(buffers, profiles, params, tile)`` returns just the tile's core.
@@ -37,6 +43,8 @@ class Filter:
     check: Callable = _no_check
     inputs: tuple = (1, 1)  # (min, max) number of input rasters
     releases_gil: bool = False
+    runs_in_caller: bool = False
+    preload: tuple = ()
     fusable: bool = True
     core_only: bool = False
 
@@ -51,7 +59,7 @@ class Reducer:
     """N images -> M scalars: ``func`` per tile core, then ``merge(partials, params)`` in tile order.
 
     ``func(buffers, profiles, params)`` gets the tiles' cores (read-only) and returns a
-    small picklable partial result. ``releases_gil`` as for a Filter.
+    small picklable partial result. ``releases_gil`` and ``runs_in_caller`` as for a Filter.
     """
 
     name: str
@@ -60,3 +68,4 @@ class Reducer:
     check: Callable = _no_check
     inputs: tuple = (1, 1)
     releases_gil: bool = False
+    runs_in_caller: bool = False

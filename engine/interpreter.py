@@ -51,6 +51,11 @@ def is_python_binary(path):
 
 def same_version(path, version):
     """Does the interpreter at ``path`` report ``version`` (major, minor)?"""
+    running = sys.executable
+    if (tuple(version[:2]) == tuple(sys.version_info[:2]) and running
+            and is_python_binary(running) and os.path.isfile(running)
+            and os.path.realpath(path) == os.path.realpath(running)):
+        return True  # the interpreter running this code: no need to start it and ask
     try:
         out = subprocess.run([path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                              capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)

@@ -209,7 +209,9 @@ def fused_filter(p):
     """The Filter that runs plan ``p`` in one pass."""
     return Filter("fused(" + ", ".join(s.name for s in p.steps) + ")", _fused, margin=p.margin,
                   outputs=_plan_outputs, inputs=(len(p.inputs), len(p.inputs)),
-                  core_only=True, releases_gil=all(s.filter.releases_gil for s in p.steps))
+                  core_only=True, releases_gil=all(s.filter.releases_gil for s in p.steps),
+                  runs_in_caller=all(s.filter.runs_in_caller for s in p.steps),
+                  preload=tuple(dict.fromkeys(m for s in p.steps for m in s.filter.preload)))
 
 
 def _plan_outputs(profiles, params):

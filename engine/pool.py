@@ -50,13 +50,16 @@ class InlineBackend:
         for index, job in enumerate(jobs):
             if should_cancel is not None and should_cancel():
                 raise Cancelled("cancelled by the caller")
-            try:
-                result = run_job(job, self._open_view)
-            except Exception as exc:
-                import traceback
-                raise worker_error(job, f"{type(exc).__name__}: {exc}",
-                                   traceback.format_exc()) from exc
-            on_result(index, result)
+            on_result(index, self.run_one(job))
+
+    def run_one(self, job):
+        """Compute one job here; a failure raises WorkerError, as from a worker."""
+        try:
+            return run_job(job, self._open_view)
+        except Exception as exc:
+            import traceback
+            raise worker_error(job, f"{type(exc).__name__}: {exc}",
+                               traceback.format_exc()) from exc
 
     def close(self):
         pass
@@ -148,13 +151,14 @@ class _Worker:
 class ProcessPool:
     """A fixed set of worker processes, started once and reused by every run."""
 
-    def __init__(self, size, start_method="spawn", python=None):
+    def __init__(self, size, start_method="spawn", python=None, preload=()):
         if start_method not in ("spawn", "forkserver", "fork"):
             raise TilewiseError(f"start_method must be spawn, forkserver or fork, "
                                 f"got {start_method!r}")
         self.size = size
         self._context = multiprocessing.get_context(start_method)
         self._python = python if start_method != "fork" else None
+        self.preload = tuple(preload)  # modules new workers import before saying ready
         self._workers = []
         self._run_ids = itertools.count()
 
@@ -171,7 +175,8 @@ class ProcessPool:
         with worker_executable(self._python):
             for _ in range(missing):
                 parent_end, child_end = self._context.Pipe(duplex=True)
-                process = self._context.Process(target=worker_main, args=(child_end, os.getpid()),
+                process = self._context.Process(target=worker_main,
+                                                args=(child_end, os.getpid(), self.preload),
                                                 name="tilewise-worker", daemon=True)
                 process.start()
                 child_end.close()
@@ -190,12 +195,14 @@ class ProcessPool:
                 worker.ready = answer[0] == "ready"
         return all(w.ready for w in self._workers)
 
-    def run(self, jobs, on_result, should_cancel=None, log=None):
+    def run(self, jobs, on_result, should_cancel=None, log=None, run_here=None):
         """Run ``jobs`` (tiles of one run: same op, params and rasters) on the workers.
 
         The run's context is pickled once and sent once to each worker; then each tile is
         just its window. Every worker holds up to QUEUE_DEPTH tiles, so it never waits for
-        the parent between two tiles.
+        the parent between two tiles. With ``run_here(job) -> result``, the calling thread
+        computes tiles too whenever the workers' queues are full, instead of waiting: one
+        worker process fewer does the same work.
         """
         self.start()
         jobs = list(jobs)
@@ -206,12 +213,20 @@ class ProcessPool:
             while pending or any(w.jobs for w in self._workers):
                 if pending and not self._workers:  # every worker died while idle
                     self.start()
+                executors = len(self._workers) + (run_here is not None)
+                # near the end, one tile per worker: the last ones then finish together
+                depth = QUEUE_DEPTH if len(pending) > QUEUE_DEPTH * executors else 1
                 for worker in list(self._workers):
-                    while pending and len(worker.jobs) < QUEUE_DEPTH:
+                    while pending and len(worker.jobs) < depth:
                         self._send(worker, run_id, context, *pending.popleft())
+                timeout = POLL_SECONDS
+                if pending and run_here is not None:
+                    index, job = pending.popleft()
+                    on_result(index, run_here(job))
+                    timeout = 0  # then collect what the workers finished meanwhile
                 waitables = ([w.conn for w in self._workers if w.jobs]
                              + [w.process.sentinel for w in self._workers])
-                for ready in connection.wait(waitables, timeout=POLL_SECONDS):
+                for ready in connection.wait(waitables, timeout=timeout):
                     worker = self._owner(ready)
                     if worker is None:
                         continue  # discarded earlier in this loop

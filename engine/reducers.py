@@ -46,10 +46,10 @@ def _merge_sum(partials, params):
     return [float(np.sum(col, dtype=np.float64)) for col in zip(*partials)]
 
 
-count = Reducer("count", _count, _merge_count, releases_gil=True)
+count = Reducer("count", _count, _merge_count, releases_gil=True, runs_in_caller=True)
 """Number of valid pixels per band."""
-minmax = Reducer("minmax", _minmax, _merge_minmax, releases_gil=True)
+minmax = Reducer("minmax", _minmax, _merge_minmax, releases_gil=True, runs_in_caller=True)
 """(min, max) of valid pixels per band, or None for a band with none."""
 sum = Reducer("sum", _sum, _merge_sum,  # noqa: A001  (named like numpy's)
-              releases_gil=True)
+              releases_gil=True, runs_in_caller=True)
 """Sum of valid pixels per band, accumulated in float64."""

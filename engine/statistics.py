@@ -208,10 +208,10 @@ def _merge_public_moments(partials, params):
 
 
 moments = Reducer("moments", _moments, _merge_public_moments, check=_check_moments,
-                  releases_gil=True)
+                  releases_gil=True, runs_in_caller=True)
 """Per band: count, nodata_count, min, max, sum, mean, variance, std (population)."""
 _moments_with_finite = Reducer("moments", _moments, _merge_moments, check=_check_moments,
-                               releases_gil=True)
+                               releases_gil=True, runs_in_caller=True)
 
 
 # -- histogram -----------------------------------------------------------------------------
@@ -270,7 +270,7 @@ def _merge_histogram(partials, params):
 
 
 histogram = Reducer("histogram", _histogram, _merge_histogram, check=_check_histogram,
-                    releases_gil=True)
+                    releases_gil=True, runs_in_caller=True)
 """Per band: ``bins`` counts over ``range`` (required), as ``numpy.histogram`` on the band."""
 
 
@@ -362,7 +362,7 @@ def _merge_select(partials, params):
 
 
 select = Reducer("select", _select, _merge_select, check=_check_select,
-                 releases_gil=True)
+                 releases_gil=True, runs_in_caller=True)
 """Per request ``(band, lo, hi, mode)``: over the valid values ``lo <= v < hi``, either
 ``"hist"`` -> (counts over :func:`select_edges`, min, max) or ``"collect"`` -> the sorted values."""
 

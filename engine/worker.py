@@ -5,6 +5,7 @@ records are captured and sent back with each answer. They ignore SIGINT (the par
 decides), and exit when the parent goes away.
 """
 
+import importlib
 import io
 import logging
 import os
@@ -15,7 +16,7 @@ import threading
 import time
 import traceback
 
-from .heap import keep_freed_tile_memory
+from .heap import give_back_free_memory, keep_freed_tile_memory
 from .tasks import Attachments, TileJob, run_job
 
 PARENT_CHECK_SECONDS = 0.5
@@ -72,7 +73,7 @@ def _exit_when_orphaned(parent_pid):
     threading.Thread(target=watch, name="tilewise-parent-watch", daemon=True).start()
 
 
-def main(conn, parent_pid):
+def main(conn, parent_pid, preload=()):
     """Worker loop. Messages in: ``("run", run_id, pickled context)`` (what the tiles of a
     run share), ``("tile", job_id, run_id, tile)``, ``("forget", names)`` (unmap released
     segments), or None to stop."""
@@ -85,6 +86,11 @@ def main(conn, parent_pid):
     _silence_console(capture)
     _exit_when_orphaned(parent_pid)
     keep_freed_tile_memory()
+    for module in preload:  # what the coming runs need (GDAL for FillNodata), while booting
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001  (the run that needs it reports the error)
+            pass
     maps = Attachments()
     run_id, context = None, None
     try:
@@ -100,6 +106,7 @@ def main(conn, parent_pid):
             break
         if message[0] == "forget":
             maps.forget(message[1])
+            give_back_free_memory()  # the run is over: tile temporaries no longer needed
             continue
         if message[0] == "run":
             run_id, context = message[1], message[2]

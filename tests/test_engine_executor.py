@@ -34,7 +34,7 @@ def test_one_pool_serves_chained_calls(pool2):
     first = pool2.reduce(tf.worker_pids, src)
     out = pool2.apply(filters.mean, src, size=3)
     second = pool2.reduce(tf.worker_pids, out)
-    assert len(first) == 2 and first == second
+    assert len(first) == 2 and first == second  # a test reducer: worker processes only
     assert os.getpid() not in first
     pool2.release(src, out)
 
@@ -371,3 +371,23 @@ def test_a_bad_backend_is_named():
     with pytest.raises(InputError) as err:
         Engine(workers=2, backend="gpu")
     assert err.value.param == "backend"
+
+
+def test_the_engines_own_filters_also_run_here_a_users_only_in_workers():
+    lines = []
+    with Engine(workers=2, tile_size=64, log=lines.append) as eng:
+        src = _raster(eng, np.zeros((300, 300), np.float32), nodata=-1.0)
+        eng.release(eng.apply(filters.fill_nodata, src, max_distance=3))
+        assert len(eng._pool._workers) == 1  # this process was the other worker
+        assert os.getpid() not in eng.reduce(tf.worker_pids, src)  # a user's: processes only
+        assert len(eng._pool._workers) == 2
+    assert _where(lines, "fill_nodata") == [
+        "fill_nodata: 25 tiles on this process and 1 worker process"]
+
+
+def test_workers_started_by_prepare_import_what_the_filters_need_while_booting():
+    with Engine(workers=2, tile_size=64) as eng:
+        eng.prepare(filters.fill_nodata)
+        src = _raster(eng, np.zeros((300, 300), np.float32), nodata=-1.0)
+        imported = eng.reduce(tf.imported_modules, src, prefix="rasterio")
+    assert "rasterio.fill" in imported  # before any fill ran

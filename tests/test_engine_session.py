@@ -95,12 +95,14 @@ def test_closing_the_session_stops_its_workers_even_when_lent_out(session):
 
 
 def test_a_worker_lost_between_engines_is_replaced(session):
-    with Engine(workers=2, tile_size=50, session=session) as eng:
+    with Engine(workers=3, tile_size=50, session=session) as eng:
         _job(eng)
-        pids = _pids(eng)
-    os.kill(pids[0], signal.SIGKILL)
-    assert _wait(lambda: not _alive(pids[0]))
-    with Engine(workers=2, tile_size=50, session=session) as eng:
+        workers = list(eng._pool._workers)
+    os.kill(workers[0].process.pid, signal.SIGKILL)
+    assert _wait(lambda: not workers[0].process.is_alive())
+    with Engine(workers=3, tile_size=50, session=session) as eng:
         _, out = _job(eng)
-        assert len(_pids(eng)) == 2 and pids[1] in _pids(eng)
+        pids = _pids(eng)
+        assert len(pids) == 2 and workers[1].process.pid in pids
+        assert workers[0].process.pid not in pids
         assert eng.reduce(tf.worker_pids, out) <= set(_pids(eng)) | {os.getpid()}

@@ -75,7 +75,7 @@ def test_desktop_qgis_runs_the_engine_with_the_right_interpreter(tmp_path, plugi
     assert "error" not in report, report["error"]
     assert report["sys_executable"] == str(decoy / "python3")
     assert os.path.basename(report["worker_python"]).startswith("python3")
-    assert any("on 2 worker processes" in line for line in report["console_log"])
+    assert any("on this process and 1 worker process" in line for line in report["console_log"])
     with Engine(workers=1) as eng:
         raster = eng.open(src)
         expected3 = np.array(eng.apply(filters.mean, raster, size=3).array)

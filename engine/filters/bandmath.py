@@ -94,7 +94,7 @@ def _band_math(buffers, profiles, params):
 
 
 band_math = Filter("band_math", _band_math, margin=0, outputs=_outputs, check=_check,
-                   inputs=(1, 26), releases_gil=True)
+                   inputs=(1, 26), releases_gil=True, runs_in_caller=True)
 """One band computed from ``expression`` over 1 to 26 input rasters on the same grid."""
 
 __all__ = ["band_math"]

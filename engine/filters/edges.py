@@ -56,7 +56,7 @@ def _sobel(buffers, profiles, params):
 
 
 sobel = Filter("sobel", _sobel, margin=1, outputs=_outputs, check=_check_sobel,
-               releases_gil=True)
+               releases_gil=True, runs_in_caller=True)
 """Sobel (``scipy.ndimage.sobel``, unscaled): ``output`` 'x' (along columns, right minus
 left), 'y' (along rows, bottom minus top) or 'magnitude' (hypot of both). Margin 1; nodata
 wherever the 3x3 window holds nodata. Float32 (float64 for float64 input)."""
@@ -77,7 +77,7 @@ def _laplace(buffers, profiles, params):
 
 
 laplace = Filter("laplace", _laplace, margin=1, outputs=_outputs, check=_check_band_only,
-                 releases_gil=True)
+                 releases_gil=True, runs_in_caller=True)
 """Laplacian with the 5-point stencil (``scipy.ndimage.laplace``). Margin 1; nodata wherever
 the pixel or one of its 4 neighbours is nodata. Float32 (float64 for float64 input)."""
 
@@ -93,7 +93,7 @@ def _ggm(buffers, profiles, params):
 
 gaussian_gradient_magnitude = Filter("gaussian_gradient_magnitude", _ggm, margin=gaussian_margin,
                                      outputs=_outputs, check=check_gaussian,
-                                     releases_gil=True)
+                                     releases_gil=True, runs_in_caller=True)
 """``scipy.ndimage.gaussian_gradient_magnitude`` (``sigma`` px; margin = kernel radius
 ``int(truncate * sigma + 0.5)``). Nodata wherever the kernel's square window holds nodata.
 Float32 (float64 for float64 input)."""

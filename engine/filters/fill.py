@@ -54,7 +54,7 @@ def _fill_nodata(buffers, profiles, params):
 
 
 fill_nodata = Filter("fill_nodata", _fill_nodata, margin=_margin, outputs=_outputs, check=_check,
-                     inputs=(1, 2))
+                     inputs=(1, 2), runs_in_caller=True, preload=("rasterio.fill",))
 """Fill ``band``'s nodata (or the pixels where the optional 2nd input is nonzero) like
 ``rasterio.fill.fillnodata`` on the whole image, bit for bit. Unfilled pixels keep their value.
 ``max_distance`` 0 means unlimited (GDAL's rule): then the whole image is one tile. GDAL

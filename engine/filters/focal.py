@@ -254,7 +254,7 @@ def _focal(buffers, profiles, params):
 
 
 focal_statistics = Filter("focal_statistics", _focal, margin=_margin, outputs=_outputs,
-                          check=_check, releases_gil=True)
+                          check=_check, releases_gil=True, runs_in_caller=True)
 """Statistic of the valid pixels in a moving window; nodata pixels are left out of every
 window and stay nodata in the output.
 

@@ -91,7 +91,7 @@ def _morphology(buffers, profiles, params):
 
 
 morphology = Filter("morphology", _morphology, margin=_margin, outputs=_outputs, check=_check,
-                    releases_gil=True)
+                    releases_gil=True, runs_in_caller=True)
 """Grey or binary morphology: ``operation`` erosion, dilation, opening, closing,
 white_tophat (x - opening), black_tophat (closing - x); structuring element ``shape`` square,
 disk (dy^2 + dx^2 <= r^2) or cross, of ``radius`` px (0 = identity). Margin: radius for

@@ -33,5 +33,5 @@ def _nodata_mask(buffers, profiles, params):
 
 
 nodata_mask = Filter("nodata_mask", _nodata_mask, margin=0, outputs=_outputs, check=_check,
-                     releases_gil=True)
+                     releases_gil=True, runs_in_caller=True)
 """uint8 mask of ``band``: 1 where it equals the raster's nodata value or is NaN, else 0."""

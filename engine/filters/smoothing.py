@@ -74,7 +74,7 @@ def _mean(buffers, profiles, params):
 
 
 mean = Filter("mean", _mean, margin=_radius, outputs=_outputs, check=_check,
-              releases_gil=True)
+              releases_gil=True, runs_in_caller=True)
 """Mean over a ``size`` x ``size`` window, nodata left out of the window and kept in the output."""
 
 
@@ -117,7 +117,7 @@ def _gaussian(buffers, profiles, params):
 
 
 gaussian = Filter("gaussian", _gaussian, margin=gaussian_margin, outputs=_float_outputs,
-                  check=check_gaussian, releases_gil=True)
+                  check=check_gaussian, releases_gil=True, runs_in_caller=True)
 """Gaussian smoothing (``sigma`` px, kernel radius ``int(truncate * sigma + 0.5)`` = margin),
 as a normalized convolution: nodata pixels get weight 0 and the weights of the valid ones are
 renormalized; nodata stays nodata. Equals ``scipy.ndimage.gaussian_filter`` (mode reflect) to
@@ -160,7 +160,7 @@ def _median(buffers, profiles, params):
 
 
 median = Filter("median", _median, margin=_radius, outputs=_float_outputs, check=_check,
-                releases_gil=True)
+                releases_gil=True, runs_in_caller=True)
 """Median of the valid pixels in a ``size`` x ``size`` window (odd ``size``; an even count
 averages the two middle values); nodata stays nodata. Equals ``scipy.ndimage.median_filter``
 (mode reflect) exactly where the window holds no nodata. Integer inputs give float32."""

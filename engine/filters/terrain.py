@@ -98,7 +98,7 @@ def _slope(buffers, profiles, params):
 
 
 slope = Filter("slope", _slope, margin=1, outputs=_outputs, check=_check_slope,
-               releases_gil=True)
+               releases_gil=True, runs_in_caller=True)
 """Slope (Horn), ``units`` 'degrees' (default) or 'percent', elevations times ``z_factor``.
 Matches ``gdaldem slope`` (``-p`` for percent, ``-s 1/z_factor``). float32, nodata -9999."""
 
@@ -123,7 +123,7 @@ def _aspect(buffers, profiles, params):
 
 
 aspect = Filter("aspect", _aspect, margin=1, outputs=_outputs, check=_check_aspect,
-                releases_gil=True)
+                releases_gil=True, runs_in_caller=True)
 """Aspect (Horn): azimuth of the downslope direction in degrees, 0 = north, clockwise, in
 [0, 360). Flat pixels are nodata (-9999), or 0 with ``zero_for_flat``. Matches ``gdaldem
 aspect`` (``-zero_for_flat``). float32."""
@@ -153,7 +153,7 @@ def _hillshade(buffers, profiles, params):
 
 
 hillshade = Filter("hillshade", _hillshade, margin=1, outputs=_hillshade_outputs,
-                   check=_check_hillshade, releases_gil=True)
+                   check=_check_hillshade, releases_gil=True, runs_in_caller=True)
 """Hillshade (Horn): light from ``azimuth`` degrees (default 315, clockwise from north) at
 ``altitude`` degrees (default 45) above the horizon, elevations times ``z_factor``. uint8:
 1 + 254 * cos(incidence), 1 in shadow, 0 = nodata. Matches ``gdaldem hillshade -z``."""
@@ -177,7 +177,7 @@ def _roughness(buffers, profiles, params):
 
 
 roughness = Filter("roughness", _roughness, margin=1, outputs=_outputs, check=_check_roughness,
-                   releases_gil=True)
+                   releases_gil=True, runs_in_caller=True)
 """Roughness: max - min of the 3x3 window, like ``gdaldem roughness``. float32, nodata -9999."""
 
 
@@ -200,7 +200,8 @@ def _tri(buffers, profiles, params):
     return _run(buffers, profiles, params, compute)
 
 
-tri = Filter("tri", _tri, margin=1, outputs=_outputs, check=_check_tri, releases_gil=True)
+tri = Filter("tri", _tri, margin=1, outputs=_outputs, check=_check_tri, releases_gil=True,
+             runs_in_caller=True)
 """Terrain Ruggedness Index over the 8 neighbours: ``algorithm`` 'riley' (default, sqrt of
 the sum of squared differences to the centre) or 'wilson' (mean absolute difference), like
 ``gdaldem TRI -alg Riley|Wilson``. float32, nodata -9999."""
