@@ -46,8 +46,11 @@ def cog_available():
 
 COMMON_HELP = """\
 Advanced parameters:
-WORKERS: number of worker processes. 0 (default) uses all CPU cores; 1 runs the tiles in the \
-QGIS process itself, without worker processes.
+WORKERS: how many tiles run at once. 0 (default) uses all CPU cores; 1 runs the tiles in the \
+QGIS process itself, without worker processes. Images under a million pixels always run in the \
+QGIS process. Larger ones use threads of QGIS for numpy and scipy filters and worker \
+processes for the others; QGIS computes tiles next to its worker processes (WORKERS=2 starts \
+one), which stay up for the session once started.
 TILE_SIZE: side of the square tiles the raster is split into, in pixels. 0 (default) picks a \
 size automatically."""
 
@@ -298,7 +301,7 @@ class TilewiseAlgorithm(ParameterChecks, QgsProcessingAlgorithm):
 
     def _advancedParameters(self):
         workers = QgsProcessingParameterNumber(
-            self.WORKERS, self.tr("Worker processes (0 = all CPU cores)"),
+            self.WORKERS, self.tr("Workers (0 = all CPU cores)"),
             type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0)
         tile_size = QgsProcessingParameterNumber(
             self.TILE_SIZE, self.tr("Tile size in pixels (0 = automatic)"),

@@ -108,7 +108,7 @@ class PipelineAlgorithm(QgsProcessingAlgorithm):
             "cannot be fused), never (run the steps one by one, intermediates in shared "
             "memory).\n"
             "OUTPUT_FOLDER: the folder the pipeline's outputs are written to, as <name>.tif.\n"
-            "WORKERS: worker processes, 0 = all CPU cores, 1 = run in the QGIS process.\n"
+            "WORKERS: tiles run at once, 0 = all CPU cores, 1 = run in the QGIS process.\n"
             "TILE_SIZE: tile side in pixels, 0 = automatic.\n"
             "OPTIONS: GDAL creation options for every output, KEY=VALUE|KEY=VALUE (GeoTIFF "
             "driver, or COG driver when COG is checked).\n"
@@ -134,7 +134,7 @@ class PipelineAlgorithm(QgsProcessingAlgorithm):
             defaultValue=0))
         advanced = [
             QgsProcessingParameterNumber(
-                self.WORKERS, self.tr("Worker processes (0 = all CPU cores)"),
+                self.WORKERS, self.tr("Workers (0 = all CPU cores)"),
                 type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0),
             QgsProcessingParameterNumber(
                 self.TILE_SIZE, self.tr("Tile size in pixels (0 = automatic)"),
