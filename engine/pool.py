@@ -38,6 +38,16 @@ def worker_error(job, message, tb):
                        tile=job.tile, worker_traceback=tb)
 
 
+def run_in_this_process(job, open_view):
+    """Compute ``job`` in this process; a failure raises WorkerError, as from a worker."""
+    try:
+        return run_job(job, open_view)
+    except Exception as exc:
+        import traceback
+        raise worker_error(job, f"{type(exc).__name__}: {exc}",
+                           traceback.format_exc()) from exc
+
+
 class InlineBackend:
     """Runs jobs one after another in this process (workers=1, tiny images)."""
 
@@ -54,12 +64,7 @@ class InlineBackend:
 
     def run_one(self, job):
         """Compute one job here; a failure raises WorkerError, as from a worker."""
-        try:
-            return run_job(job, self._open_view)
-        except Exception as exc:
-            import traceback
-            raise worker_error(job, f"{type(exc).__name__}: {exc}",
-                               traceback.format_exc()) from exc
+        return run_in_this_process(job, self._open_view)
 
     def close(self):
         pass
@@ -88,7 +93,8 @@ class ThreadBackend:
             while pending or running:
                 while pending and len(running) < QUEUE_DEPTH * self.size:
                     index, job = pending.popleft()
-                    running[self._executor.submit(self._run_one, job)] = (index, job)
+                    running[self._executor.submit(run_in_this_process, job,
+                                                 self._open_view)] = (index, job)
                 done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
                 for future in done:
                     index, job = running.pop(future)
@@ -101,13 +107,6 @@ class ThreadBackend:
             wait(running)  # running tiles write into outputs the caller is about to free
             raise
 
-    def _run_one(self, job):
-        try:
-            return run_job(job, self._open_view)
-        except Exception as exc:
-            import traceback
-            raise worker_error(job, f"{type(exc).__name__}: {exc}",
-                               traceback.format_exc()) from exc
 
     def close(self):
         if self._executor is not None:
