@@ -300,12 +300,18 @@ class TilewiseAlgorithm(ParameterChecks, QgsProcessingAlgorithm):
         return "GTiff"
 
     def _advancedParameters(self):
+        # Optional with defaults, so that models need not set them (the modeler flags every
+        # mandatory parameter a step leaves unset). WORKERS' default is the provider setting
+        # (Processing > Options > Providers > Tilewise), read when the algorithm is created.
+        from ..provider.settings import default_workers
+
         workers = QgsProcessingParameterNumber(
             self.WORKERS, self.tr("Workers (0 = all CPU cores)"),
-            type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0)
+            type=QgsProcessingParameterNumber.Integer, defaultValue=default_workers(),
+            optional=True, minValue=0)
         tile_size = QgsProcessingParameterNumber(
             self.TILE_SIZE, self.tr("Tile size in pixels (0 = automatic)"),
-            type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0)
+            type=QgsProcessingParameterNumber.Integer, defaultValue=0, optional=True, minValue=0)
         if not self.RASTER_OUTPUT:
             return [workers, tile_size]
         options = QgsProcessingParameterString(
@@ -313,7 +319,8 @@ class TilewiseAlgorithm(ParameterChecks, QgsProcessingAlgorithm):
         options.setMetadata({"widget_wrapper": {
             "class": "processing.algs.gdal.ui.RasterOptionsWidget.RasterOptionsWidgetWrapper"}})
         cog = QgsProcessingParameterBoolean(
-            self.COG, self.tr("Write a Cloud Optimized GeoTIFF (COG)"), defaultValue=False)
+            self.COG, self.tr("Write a Cloud Optimized GeoTIFF (COG)"), defaultValue=False,
+            optional=True)
         return [workers, tile_size, options, cog]
 
     def _cogErrors(self, parameters, context):

@@ -1,45 +1,57 @@
-"""The Tilewise Processing provider: the algorithms, plus the example models of resources/models."""
+"""The Tilewise Processing provider: the algorithms, plus the example models of resources/models.
+
+Its settings (Processing → Options → Providers → Tilewise) are in :mod:`.settings`. When a
+Python dependency is missing (:mod:`tilewise.deps`), the provider registers no algorithm, and
+the plugin shows what to install; nothing here imports numpy before that check.
+"""
 
 import glob
 import os
+import sys
 
-from qgis.core import (Qgis, QgsMessageLog, QgsProcessingModelAlgorithm, QgsProcessingProvider,
-                       QgsSettings)
+from qgis.core import (Qgis, QgsApplication, QgsMessageLog, QgsProcessingModelAlgorithm,
+                       QgsProcessingProvider)
 from qgis.PyQt.QtGui import QIcon
 
-from ..algorithms import ALGORITHMS, ICON_PATH
+from . import settings
+from .settings import ICON_PATH
 
-MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          "resources", "models")
+PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS_DIR = os.path.join(PLUGIN_DIR, "resources", "models")
 
-#: QgsSettings key: budget of the shared-memory cache of written rasters, in MiB (0 = off).
-#: Read when the provider loads; the environment variables TILEWISE_CACHE and
-#: TILEWISE_CACHE_MB, when set, take precedence.
-CACHE_SETTING = "tilewise/cache_mb"
+_dependency_problems = None
 
 
-def apply_cache_setting(settings=None):
-    """Turn the ``tilewise/cache_mb`` setting into the engine's environment variables.
+def dependency_problems():
+    """What :func:`tilewise.deps.missing` reports, computed once per process."""
+    global _dependency_problems
+    if _dependency_problems is None:
+        from .. import deps
 
-    Returns what was applied: None (nothing set, or the environment decides), 0 (off) or the
-    budget in MiB.
-    """
-    if "TILEWISE_CACHE" in os.environ or "TILEWISE_CACHE_MB" in os.environ:
-        return None
-    value = (settings or QgsSettings()).value(CACHE_SETTING, None)
-    if value in (None, ""):
-        return None
-    try:
-        megabytes = float(value)
-    except (TypeError, ValueError):
-        QgsMessageLog.logMessage(f"Tilewise: ignoring {CACHE_SETTING}={value!r}: not a number",
-                                 "Tilewise", Qgis.Warning)
-        return None
-    if megabytes <= 0:
-        os.environ["TILEWISE_CACHE"] = "0"
-        return 0
-    os.environ["TILEWISE_CACHE_MB"] = format(megabytes, "g")
-    return megabytes
+        _dependency_problems = deps.missing()
+    return _dependency_problems
+
+
+class ShippedModel(QgsProcessingModelAlgorithm):
+    """A model of resources/models: its id is the file name (``tilewise:seed_pipeline``), so
+    that commands keep working, while the toolbox shows the model's own (human) name."""
+
+    def __init__(self, path=None, model_id=None):
+        super().__init__()
+        self._path = path
+        self._id = model_id
+
+    def name(self):
+        return self._id or super().name()
+
+    def displayName(self):
+        return super().name()
+
+    def createInstance(self):
+        instance = ShippedModel(self._path, self._id)
+        instance.loadVariant(self.toVariant())
+        instance.setSourceFilePath(self.sourceFilePath())
+        return instance
 
 
 class TilewiseProvider(QgsProcessingProvider):
@@ -49,7 +61,7 @@ class TilewiseProvider(QgsProcessingProvider):
         return "tilewise"
 
     def name(self):
-        return "Tilewise"
+        return settings.PROVIDER_NAME
 
     def longName(self):
         return self.tr("Tilewise (tiled, multi-core raster filters)")
@@ -60,38 +72,68 @@ class TilewiseProvider(QgsProcessingProvider):
     def svgIconPath(self):
         return ICON_PATH
 
+    def helpId(self):
+        return "tilewise"
+
     def load(self):
-        apply_cache_setting()
+        settings.register()
+        settings.apply_environment()
         return super().load()
 
     def unload(self):
-        """Free the shared-memory cache and stop the session's worker processes (qgis_process
-        and QGIS call this when they exit)."""
-        from ..engine.cache import clear_default_cache
-        from ..engine.session import close_default_session
+        """Remove the settings, free the shared-memory cache and stop the session's worker
+        processes (qgis_process and QGIS call this when they exit)."""
+        settings.unregister()
+        if "tilewise.engine.cache" in sys.modules:  # never imported when numpy is missing
+            from ..engine.cache import clear_default_cache
+            from ..engine.session import close_default_session
 
-        clear_default_cache()
-        close_default_session()
+            clear_default_cache()
+            close_default_session()
         super().unload()
 
+    def isActive(self):
+        return settings.value(settings.ACTIVATE)
+
+    def setActive(self, active):
+        settings.set_value(settings.ACTIVATE, bool(active))
+
     def loadAlgorithms(self):
+        settings.apply_environment()  # the Options dialog refreshes the providers on OK
+        if dependency_problems():
+            return  # the plugin says what to install; no algorithm that cannot run
+        from ..algorithms import ALGORITHMS
+
         for algorithm_class in ALGORITHMS:
             self.addAlgorithm(algorithm_class())
-        self.loadModels()
+        if QgsApplication.processingRegistry().providerById(self.id()) is self:
+            # the models' steps are looked up in the registry: only once this provider is in
+            # it (the plugin refreshes the provider right after adding it)
+            self.loadModels()
 
     def loadModels(self, folder=MODELS_DIR):
-        """Add each ``*.model3`` of ``folder``; a file that does not load is skipped with a
-        warning in the log (Tilewise tab) and the others still load."""
+        """Add each ``*.model3`` of ``folder`` as ``tilewise:<file name>``; a file that does not
+        load, or whose steps are unknown, is skipped with a warning in the log (Tilewise tab)
+        and the others still load."""
         for path in sorted(glob.glob(os.path.join(folder, "*.model3"))):
-            model = QgsProcessingModelAlgorithm()
+            model_id = os.path.splitext(os.path.basename(path))[0]
+            model = ShippedModel(path, model_id)
             problem = None
             try:
                 if not model.fromFile(path):
                     problem = "not a valid model file"
-                elif not model.name():
+                elif not QgsProcessingModelAlgorithm.name(model):
                     problem = "the model has no name"
-                elif not self.addAlgorithm(model):
-                    problem = f"another algorithm is already called tilewise:{model.name()}"
+                else:
+                    unknown = sorted(child.algorithmId()
+                                     for child in model.childAlgorithms().values()
+                                     if child.algorithm() is None)
+                    if unknown:
+                        problem = "unknown algorithm(s) " + ", ".join(unknown)
+                    else:
+                        model.setSourceFilePath(path)
+                        if not self.addAlgorithm(model):
+                            problem = f"another algorithm is already called tilewise:{model_id}"
             except Exception as error:  # noqa: BLE001 - a broken file must not stop the rest
                 problem = str(error)
             if problem:

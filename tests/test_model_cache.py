@@ -1,6 +1,6 @@
 """Model chains skip the disk: inside one process, a Tilewise algorithm that opens a raster a
 Tilewise algorithm just wrote takes the shared-memory copy (the log says so), never a stale
-one; ``TILEWISE_CACHE=0`` turns that off; the ``tilewise/cache_mb`` setting feeds the engine."""
+one; ``TILEWISE_CACHE=0`` turns that off (the provider settings that feed it: test_settings)."""
 
 import os
 
@@ -137,29 +137,3 @@ def test_the_pipeline_algorithm_feeds_the_cache_too(processing, dem, tmp_path):
     lines = run(processing, "meanfilter", INPUT=str(tmp_path / "out" / "smooth.tif"), SIZE=3,
                 OUTPUT=str(tmp_path / "again.tif"), WORKERS=1)
     assert cached(lines, tmp_path / "out" / "smooth.tif"), lines
-
-
-@pytest.mark.parametrize("value,environment", [
-    ("0", {"TILEWISE_CACHE": "0"}),
-    ("256", {"TILEWISE_CACHE_MB": "256"}),
-    ("", {}),
-])
-def test_cache_setting(plugin, monkeypatch, value, environment):
-    from qgis.core import QgsSettings
-
-    from tilewise.provider.provider import CACHE_SETTING, apply_cache_setting
-
-    for name in ("TILEWISE_CACHE", "TILEWISE_CACHE_MB"):
-        monkeypatch.setenv(name, "")  # so that monkeypatch restores what was there before,
-        monkeypatch.delenv(name)      # whatever apply_cache_setting sets
-    settings = QgsSettings()
-    settings.setValue(CACHE_SETTING, value)
-    try:
-        apply_cache_setting(settings)
-        assert {k: os.environ[k] for k in ("TILEWISE_CACHE", "TILEWISE_CACHE_MB")
-                if k in os.environ} == environment
-        monkeypatch.setenv("TILEWISE_CACHE", "1")  # the environment wins over the setting
-        monkeypatch.delenv("TILEWISE_CACHE_MB", raising=False)
-        assert apply_cache_setting(settings) is None and os.environ["TILEWISE_CACHE"] == "1"
-    finally:
-        settings.remove(CACHE_SETTING)

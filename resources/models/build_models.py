@@ -14,8 +14,11 @@ Usage (QGIS's Python, headless; writes next to this file unless a folder is give
       qgis_process.bin run dem_terrain.model3 -- dem=dem.tif max_distance=100 z_factor=1 \\
           fill:filled=filled.tif slope:slope=slope.tif hillshade:hillshade=hillshade.tif
 
-The children use Tilewise's defaults (WORKERS 0 = all cores, automatic tiles, plain GeoTIFF).
-Importable (``ndvi_smoothing()``, ``dem_terrain()``) once the tilewise provider is registered.
+Every mandatory step parameter is written into the model (the algorithm's default where the
+model does not choose), so that the modeler validates them. The advanced parameters are left
+unset: they follow the provider's settings (Processing > Options > Providers > Tilewise) at
+run time. The models' names are human ("NDVI Smoothing"); the provider gives each the id of its
+file (tilewise:ndvi_smoothing). Importable (``ndvi_smoothing()``, ``dem_terrain()``) once the tilewise provider is registered.
 """
 
 import os
@@ -54,6 +57,31 @@ def _child(model, child_id, algorithm_id, description, x, y, sources, outputs=No
     return child
 
 
+def complete_child_parameters(model):
+    """Give every step a value for each of its mandatory parameters it does not set yet (the
+    algorithm's default, as a static value), so that ``model.validate()`` finds no issue.
+    The advanced parameters (WORKERS, TILE_SIZE, OPTIONS, COG) are optional: left unset, they
+    follow the provider's settings at run time."""
+    from qgis.core import (QgsProcessingModelChildParameterSource as Source,
+                           QgsProcessingParameterDefinition)
+
+    for child in model.childAlgorithms().values():
+        algorithm = child.algorithm()
+        if algorithm is None:
+            raise SystemExit(f"unknown algorithm {child.algorithmId()}: is the provider loaded?")
+        for definition in algorithm.parameterDefinitions():
+            if definition.isDestination() or definition.name() in child.parameterSources() or \
+                    definition.flags() & (QgsProcessingParameterDefinition.FlagOptional |
+                                          QgsProcessingParameterDefinition.FlagHidden):
+                continue
+            if definition.defaultValue() is None:
+                raise SystemExit(f"{child.childId()}: {definition.name()} has no default")
+            child.addParameterSources(definition.name(),
+                                      [Source.fromStaticValue(definition.defaultValue())])
+        model.setChildAlgorithm(child)
+    return model
+
+
 def _parameter(model, definition, x, y):
     from qgis.core import QgsProcessingModelParameter
     from qgis.PyQt.QtCore import QPointF
@@ -69,7 +97,7 @@ def ndvi_smoothing(expression=NDVI):
                            QgsProcessingModelChildParameterSource as Source,
                            QgsProcessingParameterNumber, QgsProcessingParameterRasterLayer)
 
-    model = QgsProcessingModelAlgorithm("ndvi_smoothing", "Models", "models")
+    model = QgsProcessingModelAlgorithm("NDVI Smoothing", "Models", "models")
     model.setHelpContent({
         "ALG_DESC": "NDVI of a 4-band raster (band 3 = red, band 4 = near infrared) with "
                     "Tilewise band math, then smoothed with a Gaussian filter.",
@@ -90,7 +118,7 @@ def ndvi_smoothing(expression=NDVI):
         "INPUT": Source.fromChildOutput("ndvi", "OUTPUT"),
         "SIGMA": Source.fromModelParameter("sigma")},
         {"ndvi_smooth": ("OUTPUT", "Smoothed NDVI")})
-    return model
+    return complete_child_parameters(model)
 
 
 def dem_terrain():
@@ -99,7 +127,7 @@ def dem_terrain():
                            QgsProcessingModelChildParameterSource as Source,
                            QgsProcessingParameterNumber, QgsProcessingParameterRasterLayer)
 
-    model = QgsProcessingModelAlgorithm("dem_terrain", "Models", "models")
+    model = QgsProcessingModelAlgorithm("DEM Terrain", "Models", "models")
     model.setHelpContent({
         "ALG_DESC": "Fills the nodata holes of a DEM (GDAL FillNodata, Tilewise), then computes "
                     "its slope (degrees) and hillshade (light from 315 degrees, 45 above the "
@@ -134,7 +162,7 @@ def dem_terrain():
         "ALTITUDE": Source.fromStaticValue(45.0),
         "Z_FACTOR": Source.fromModelParameter("z_factor")},
         {"hillshade": ("OUTPUT", "Hillshade")})
-    return model
+    return complete_child_parameters(model)
 
 
 def _start_qgis():

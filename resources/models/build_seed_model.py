@@ -6,7 +6,8 @@ Usage (from anywhere; QGIS's Python, headless):
 
 The model: one raster input DSM; nodatamask (DSM) -> fillnodata (DSM, MASK = the mask,
 MAX_DISTANCE 100) -> meanfilter (the filled raster, SIZE 3); outputs mask, filled and smooth.
-Its id once the provider loads it is tilewise:seed_pipeline. Run it by file or by id:
+Its name is "Seed Pipeline"; its id once the provider loads it is tilewise:seed_pipeline (the
+file's name). Run it by file or by id:
     qgis_process.bin run resources/models/seed_pipeline.model3 -- DSM=dsm.tif \\
         nodatamask:mask=mask.tif fillnodata:filled=filled.tif meanfilter:smooth=smooth.tif
 """
@@ -17,6 +18,8 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)  # build_models (complete_child_parameters)
 REPO = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(HERE, "seed_pipeline.model3")
 
@@ -48,7 +51,7 @@ def build_model():
                            QgsProcessingParameterRasterLayer)
     from qgis.PyQt.QtCore import QPointF
 
-    model = QgsProcessingModelAlgorithm("seed_pipeline", "Models", "models")
+    model = QgsProcessingModelAlgorithm("Seed Pipeline", "Models", "models")
     model.setHelpContent({
         "ALG_DESC": "The seed pipeline as a model: a nodata mask of the DSM, the DSM's holes "
                     "filled (GDAL FillNodata, 100 px, the mask as MASK), then a 3x3 mean. "
@@ -89,11 +92,14 @@ def build_model():
            "MASK": Source.fromChildOutput("nodatamask", "OUTPUT"),
            "MAX_DISTANCE": Source.fromStaticValue(100),
            "SMOOTHING_ITERATIONS": Source.fromStaticValue(0)},
-          "filled", "Filled", 180)
+          "filled", "Filled DSM", 180)
     child("meanfilter", "tilewise:meanfilter",
           {"INPUT": Source.fromChildOutput("fillnodata", "OUTPUT"),
            "SIZE": Source.fromStaticValue(3)},
-          "smooth", "Smoothed", 300)
+          "smooth", "Smoothed DSM", 300)
+    from build_models import complete_child_parameters
+
+    complete_child_parameters(model)
     model.updateDestinationParameters()
     return model
 
