@@ -30,9 +30,11 @@ from qgis.PyQt.QtGui import QIcon
 from ..engine import Cancelled, Engine, InputError, TilewiseError, parse_options
 from ..engine.cache import default_cache
 from ..engine.session import default_session
+from .boundary import ErrorBoundary
 from .checks import (OUTPUT_EXTENSIONS, UNSUPPORTED_DATA_TYPES, ParameterChecks,  # noqa: F401
                      file_path)
 from .feedback import FeedbackBridge
+from .help import help_string, help_url
 
 ICON_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icon.svg")
 
@@ -44,35 +46,11 @@ def cog_available():
     return gdal.GetDriverByName("COG") is not None
 
 
-COMMON_HELP = """\
-Advanced parameters:
-WORKERS: how many tiles run at once. 0 (default) uses all CPU cores; 1 runs the tiles in the \
-QGIS process itself, without worker processes. Images under a million pixels always run in the \
-QGIS process. Larger ones use threads of QGIS for numpy and scipy filters and worker \
-processes for the others; QGIS computes tiles next to its worker processes (WORKERS=2 starts \
-one), which stay up for the session once started.
-TILE_SIZE: side of the square tiles the raster is split into, in pixels. 0 (default) picks a \
-size automatically."""
-
-OUTPUT_HELP = """\
-OPTIONS: GDAL creation options, KEY=VALUE pairs separated by |, e.g. \
-COMPRESS=DEFLATE|PREDICTOR=2|TILED=YES (GeoTIFF driver), or COMPRESS=DEFLATE|PREDICTOR=YES \
-(COG driver, when COG is checked). PREDICTOR=3 becomes 2 for integer outputs.
-COG: write a Cloud Optimized GeoTIFF (GDAL's COG driver: tiled, with overviews, same .tif \
-extension) instead of a plain GeoTIFF (default: no). OPTIONS are then checked against the COG \
-driver's options."""
-
-TILING_HELP = """\
-Tiling guarantee: the output is identical, bit for bit, whatever the number of workers and the \
-tile size; tiles read the margin they need from their neighbours.
-Performance: the input is read once into shared memory and the workers read it from there, so \
-the memory needed is about the size of the input plus the output (uncompressed). Worker \
-processes take a moment to start: for small rasters, WORKERS=1 is often fastest.
-Input rasters must be files readable by GDAL (the 'gdal' data provider); the output is a \
-GeoTIFF file."""
+# The help shared by every algorithm (advanced parameters, tiling, performance) is one section,
+# "Performance and tiling", in .help (docs/help/performance.html); see help_string there.
 
 
-class TilewiseAlgorithm(ParameterChecks, QgsProcessingAlgorithm):
+class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
     """Base of the Tilewise algorithms (in the style of QGIS's GdalAlgorithm)."""
 
     INPUT = "INPUT"
@@ -172,14 +150,16 @@ class TilewiseAlgorithm(ParameterChecks, QgsProcessingAlgorithm):
         return ICON_PATH
 
     def shortDescription(self):
-        return self.helpText().split("\n", 1)[0]
+        # empty, as GDAL's algorithms: qgis_process help prints shortDescription and then
+        # shortHelpString, and the dialog shows only shortHelpString, which starts with it
+        return ""
 
     def shortHelpString(self):
-        parts = [self.helpText(), self.tr(COMMON_HELP)]
-        if self.RASTER_OUTPUT:
-            parts.append(self.tr(OUTPUT_HELP))
-        parts.append(self.tr(TILING_HELP))
-        return "\n".join(parts)
+        return help_string(self)
+
+    def helpUrl(self):
+        """The algorithm's page in docs/help/ (a local file; the dialog's Help button)."""
+        return help_url(self)
 
     def initAlgorithm(self, config=None):
         self.initParameters()

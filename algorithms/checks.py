@@ -170,6 +170,10 @@ class ParameterChecks:
                 continue  # not a plain number (an expression, a property): QGIS checks it
             if number != number:
                 yield definition.name(), self.tr("must be a number, got {}").format(value)
+            elif (definition.dataType() == QgsProcessingParameterNumber.Integer
+                  and number != int(number) if abs(number) != float("inf") else False):
+                # QGIS would round 3.5 to 4 and the engine then blame the 4
+                yield definition.name(), self.tr("must be a whole number, got {}").format(value)
             elif number < definition.minimum():
                 yield definition.name(), self.tr("must be >= {:g}, got {:g}").format(
                     definition.minimum(), number)

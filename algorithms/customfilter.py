@@ -49,9 +49,11 @@ class CustomFilter(TilewiseAlgorithm):
     def helpText(self):
         return self.tr(
             "Runs your own Python filter script on the input rasters, tile by tile, on all "
-            "cores. THIS RUNS THE SCRIPT'S CODE, BY DESIGN, with your rights, in QGIS and in "
-            "each worker process, exactly like a script run from the Python console: only use "
-            "scripts you trust.\n"
+            "cores. THIS RUNS THE SCRIPT'S CODE, BY DESIGN, with your rights, exactly like a "
+            "script run from the Python console: only use scripts you trust. It runs in "
+            "processes of its own (a script host for its checks, worker processes for the "
+            "tiles), never in QGIS itself, whatever the image size or WORKERS: a script that "
+            "crashes or exits cannot take QGIS down, and its inputs are read-only.\n"
             "INPUTS: 1 or more raster layers on the same grid, passed to the script in the "
             "order given (how many the script accepts is its INPUTS = (min, max), default 1).\n"
             "SCRIPT: the .py file. It defines filter(buffers, profiles, params), which gets the "
@@ -96,4 +98,4 @@ class CustomFilter(TilewiseAlgorithm):
     def engineStep(self, parameters, context):
         params = self.scriptParameters(parameters, context)
         script = self.parameterAsFile(parameters, self.SCRIPT, context)
-        return load_filter(script), [self.INPUTS], params  # imports (runs) the script
+        return load_filter(script), [self.INPUTS], params  # imports it in the script host

@@ -30,6 +30,7 @@ from ..engine import Cancelled, Engine, InputError, TilewiseError, check_options
 from ..engine.cache import default_cache
 from ..engine.session import default_session
 from .base import ICON_PATH, cog_available
+from .boundary import ErrorBoundary
 from .checks import file_path, same_file
 from .feedback import FeedbackBridge
 from .pipeline_compile import CompiledPipeline, compile_pipeline
@@ -46,7 +47,7 @@ def output_file(folder, name):
     return os.path.join(folder, name.replace(":", "_") + OUTPUT_EXTENSION)
 
 
-class PipelineAlgorithm(QgsProcessingAlgorithm):
+class PipelineAlgorithm(ErrorBoundary, QgsProcessingAlgorithm):
     PIPELINE = "PIPELINE"
     PIPELINE_TEXT = "PIPELINE_TEXT"
     INPUTS = "INPUTS"

@@ -76,6 +76,9 @@ def parse_pipeline_text(text, kind=None):
             if kind == "json" or yaml is None or text.lstrip().startswith(("{", "[")):
                 raise PipelineErrors([tr("pipeline: not valid JSON: {} (line {}, column {})"
                                          ).format(error.msg, error.lineno, error.colno)]) from None
+        except RecursionError:
+            raise PipelineErrors([tr("pipeline: the document is nested too deeply (a "
+                                     "pipeline needs a few levels only)")]) from None
     if yaml is None:
         raise PipelineErrors([tr("pipeline: YAML files need PyYAML (python3-yaml)")])
     try:
@@ -83,6 +86,9 @@ def parse_pipeline_text(text, kind=None):
     except yaml.YAMLError as error:
         raise PipelineErrors([tr("pipeline: not valid YAML: {}").format(
             str(error).replace("\n", " "))]) from None
+    except RecursionError:
+        raise PipelineErrors([tr("pipeline: the document is nested too deeply (a pipeline "
+                                 "needs a few levels only)")]) from None
 
 
 def read_pipeline_file(path):

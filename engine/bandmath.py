@@ -243,7 +243,11 @@ class _Compiler:
     def _constant(self, node, where):
         value = node.value
         if type(value) in (int, float, bool):
-            return ("const", float(value))
+            try:
+                return ("const", float(value))
+            except OverflowError:
+                _fail(f"the number {str(value)[:20]}... ({len(str(value))} digits) is too large "
+                      f"for 64-bit floating point (at most about 1.8e308){where}")
         if isinstance(value, (str, bytes)):
             _fail(f"strings are not allowed{where}")
         _fail(f"constant {value!r} is not allowed; only real numbers{where}")
@@ -308,13 +312,17 @@ def compile_expression(text, profiles):
         _fail(f"is too long ({len(text)} characters; at most {MAX_LENGTH})")
     if len(profiles) > MAX_RASTERS:
         raise InputError("inputs", f"band math takes at most {MAX_RASTERS} rasters")
+    if "\x00" in text:
+        _fail(f"contains a NUL character (at position {text.index(chr(0))}); remove it")
     bound = _bind_band_references(text)
     try:
         tree = ast.parse(bound.strip(), mode="eval")
     except SyntaxError as exc:
         _fail(f"syntax error: {exc.msg} in {text!r}")
-    except (RecursionError, MemoryError, ValueError) as exc:
+    except (RecursionError, MemoryError) as exc:
         _fail(f"cannot be parsed ({type(exc).__name__}): too long or too deeply nested")
+    except ValueError as exc:
+        _fail(f"cannot be parsed: {exc}")
     for node in ast.walk(tree):  # the most telling refusal first, wherever it sits
         name = node.id if isinstance(node, ast.Name) else \
             node.attr if isinstance(node, ast.Attribute) else ""

@@ -1,7 +1,7 @@
 """Custom Python filters: a user's ``.py`` script run tile by tile like any filter.
 
 **This runs the user's code, by design.** A script is ordinary Python with the full
-rights of the process that loads it (QGIS itself, and every worker process). Only load
+rights of the processes that run it (the script host and every worker process). Only load
 scripts you trust, exactly as you would only run scripts you trust in the QGIS Python
 console. Nothing here sandboxes anything.
 
@@ -21,7 +21,9 @@ The script defines, at module level:
 * ``INPUTS = (min, max)`` (optional, default ``(1, 1)``): how many input rasters.
 
 How it runs: :func:`load_filter` reads the file, hashes its content (SHA-256) and
-imports it once in this process to check it. The :class:`Filter` it returns holds small
+has the script host (:mod:`.script_host`, a process of its own) import it to check it;
+``margin``, ``check`` and ``output_profiles`` run there too. The script never runs in
+the calling process (QGIS), whatever the image size or number of workers. The :class:`Filter` it returns holds small
 picklable objects that carry only the script's path and hash; each worker imports the
 script the first time it needs it (module name ``tilewise_script_<hash>``, cached per
 process by path and hash), and refuses to run it if the file has changed since
@@ -45,6 +47,7 @@ from .filter import Filter
 from .profile import Profile
 
 _modules = {}  # (real path, sha256) -> module; one per process
+_in_worker = False  # scripts run only in worker processes and the script host
 _lock = threading.Lock()
 
 
@@ -128,18 +131,82 @@ class ScriptFunction:
         return getattr(_import(self.path, self.digest), self.name)(*args)
 
 
+def mark_worker_process():
+    """Say that this process is a worker (or the script host): scripts may run here."""
+    global _in_worker
+    _in_worker = True
+
+
+def _call(function, *args, what):
+    """``function(*args)`` here in a worker, else in the script host (never in the caller)."""
+    if _in_worker:
+        return globals()[function](*args)
+    from .script_host import default_host
+    return default_host().call(function, *args, what=what)
+
+
+def script_description(path, digest):
+    """What the script defines, as plain values (run where scripts may run)."""
+    module = _import(path, digest)
+    if not callable(getattr(module, "filter", None)):
+        raise InputError("script", f"{path} must define a function "
+                         "filter(buffers, profiles, params)")
+    for name, signature in (("output_profiles", "output_profiles(profiles, params)"),
+                            ("check", "check(profiles, params)")):
+        if hasattr(module, name) and not callable(getattr(module, name)):
+            raise InputError("script", f"{name} must be a function {signature}")
+    inputs = getattr(module, "INPUTS", (1, 1))
+    try:
+        low, high = (int(v) for v in inputs)
+        if not 1 <= low <= high:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise InputError("script", f"INPUTS must be (min, max) with 1 <= min <= max, "
+                         f"got {inputs!r}") from None
+    return {"margin": hasattr(module, "margin"),
+            "output_profiles": hasattr(module, "output_profiles"),
+            "check": hasattr(module, "check"), "inputs": (low, high)}
+
+
+def script_margin(path, digest, params):
+    value = getattr(_import(path, digest), "margin")
+    value = value(params) if callable(value) else value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
+            or value in (float("inf"), -float("inf")) or int(value) != value or value < 0:
+        raise InputError("margin", f"the script's margin must be an integer >= 0, "
+                         f"got {value!r}")
+    return int(value)
+
+
+def script_outputs(path, digest, profiles, params):
+    result = _import(path, digest).output_profiles(profiles, params)
+    if isinstance(result, Profile):
+        result = [result]
+    try:
+        result = list(result)
+    except TypeError:
+        result = None
+    if not result or not all(isinstance(p, Profile) for p in result):
+        raise InputError("script", "output_profiles must return a Profile or a non-empty "
+                         "list of tilewise.engine.Profile objects")
+    return result
+
+
+def script_check(path, digest, profiles, params):
+    result = _import(path, digest).check(profiles, dict(params))
+    if not isinstance(result, dict):
+        raise InputError("script", "check must return the parameters as a dict")
+    return result
+
+
 @dataclass(frozen=True)
 class _ScriptMargin:
     path: str
     digest: str
 
     def __call__(self, params):
-        value = getattr(_import(self.path, self.digest), "margin")
-        value = value(params) if callable(value) else value
-        if isinstance(value, bool) or int(value) != value or value < 0:
-            raise InputError("margin", f"the script's margin must be an integer >= 0, "
-                             f"got {value!r}")
-        return int(value)
+        return _call("script_margin", self.path, self.digest, params,
+                     what=f"the margin of {self.path}")
 
 
 @dataclass(frozen=True)
@@ -148,14 +215,8 @@ class _ScriptOutputs:
     digest: str
 
     def __call__(self, profiles, params):
-        result = _import(self.path, self.digest).output_profiles(profiles, params)
-        if isinstance(result, Profile):
-            result = [result]
-        result = list(result)
-        if not result or not all(isinstance(p, Profile) for p in result):
-            raise InputError("script", "output_profiles must return a Profile or a non-empty "
-                             "list of tilewise.engine.Profile objects")
-        return result
+        return _call("script_outputs", self.path, self.digest, list(profiles), params,
+                     what=f"output_profiles of {self.path}")
 
 
 @dataclass(frozen=True)
@@ -164,10 +225,8 @@ class _ScriptCheck:
     digest: str
 
     def __call__(self, profiles, params):
-        result = _import(self.path, self.digest).check(profiles, dict(params))
-        if not isinstance(result, dict):
-            raise InputError("script", "check must return the parameters as a dict")
-        return result
+        return _call("script_check", self.path, self.digest, list(profiles), params,
+                     what=f"check of {self.path}")
 
 
 def _first_profile(profiles, params):
@@ -181,43 +240,23 @@ def _all_params(profiles, params):
 def load_filter(path, name=None):
     """A :class:`Filter` running the script at ``path`` (see the module docstring).
 
-    **Runs the script** (imports it) in this process now, and in each worker later.
-    Raises ``InputError("script", ...)`` if it cannot be read, does not import (the
-    message holds the script's traceback) or defines no ``filter`` function.
+    **Runs the script** (imports it) in the script host process now (engine.script_host),
+    and in each worker later; never in this process. Raises ``InputError("script", ...)``
+    if it cannot be read, does not import (the message holds the script's traceback),
+    defines no ``filter`` function, or crashes or hangs the host.
     """
     path = os.path.realpath(os.fspath(path))
     if not os.path.isfile(path):
         raise InputError("script", f"no such file: {path}")
     digest = _digest(_read(path))
-    module = _import(path, digest)
-    if not callable(getattr(module, "filter", None)):
-        raise InputError("script", f"{path} must define a function "
-                         "filter(buffers, profiles, params)")
-    margin = 0
-    if hasattr(module, "margin"):
-        margin = _ScriptMargin(path, digest)
-    outputs = _first_profile
-    if hasattr(module, "output_profiles"):
-        if not callable(module.output_profiles):
-            raise InputError("script", "output_profiles must be a function "
-                             "output_profiles(profiles, params)")
-        outputs = _ScriptOutputs(path, digest)
-    check = _all_params
-    if hasattr(module, "check"):
-        if not callable(module.check):
-            raise InputError("script", "check must be a function check(profiles, params)")
-        check = _ScriptCheck(path, digest)
-    inputs = getattr(module, "INPUTS", (1, 1))
-    try:
-        low, high = (int(v) for v in inputs)
-        if not 1 <= low <= high:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise InputError("script", f"INPUTS must be (min, max) with 1 <= min <= max, "
-                         f"got {inputs!r}") from None
+    info = _call("script_description", path, digest, what=f"importing {path}")
     return Filter(name or os.path.splitext(os.path.basename(path))[0],
-                  ScriptFunction(path, digest, "filter"), margin=margin, outputs=outputs,
-                  check=check, inputs=(low, high))
+                  ScriptFunction(path, digest, "filter"),
+                  margin=_ScriptMargin(path, digest) if info["margin"] else 0,
+                  outputs=_ScriptOutputs(path, digest) if info["output_profiles"]
+                  else _first_profile,
+                  check=_ScriptCheck(path, digest) if info["check"] else _all_params,
+                  inputs=tuple(info["inputs"]), isolated=True)
 
 
-__all__ = ["ScriptError", "ScriptFunction", "load_filter"]
+__all__ = ["ScriptError", "ScriptFunction", "load_filter", "mark_worker_process"]

@@ -90,6 +90,7 @@ class Engine:
         self._pool = None  # started when first needed
         self._borrowed = False
         self._prepared = False  # prepare() saw an op that needs the processes
+        self._prepared_isolated = False  # ... one that runs in processes only, at any size
         self._preload = set()   # modules the ops given to prepare() want in the workers
         self._closed = False
 
@@ -141,7 +142,8 @@ class Engine:
     def create(self, profile, source=None):
         """A new zero-filled shared raster for ``profile``."""
         self._check_open()
-        if self._prepared and profile.height * profile.width >= self.min_parallel_pixels:
+        if self._prepared and (self._prepared_isolated or
+                               profile.height * profile.width >= self.min_parallel_pixels):
             self._workers_pool()  # they boot while the caller fills the raster
         return self._track(create_raster(profile, source=source))
 
@@ -153,27 +155,30 @@ class Engine:
         Optional: a run that needs them starts them anyway, and waits.
         """
         self._check_open()
-        if self.workers > 1 and any(self._needs_processes(op) for op in ops):
+        isolated = any(_isolated(op) for op in ops)
+        if isolated or (self.workers > 1 and any(self._needs_processes(op) for op in ops)):
             self._prepared = True
+            self._prepared_isolated = self._prepared_isolated or isolated
             for op in ops:
                 steps = [s.filter for s in op.steps] if isinstance(op, Pipeline) else [op]
                 self._preload.update(m for f in steps for m in getattr(f, "preload", ()))
-            if any(r.profile.height * r.profile.width >= self.min_parallel_pixels
+            if any(isolated or r.profile.height * r.profile.width >= self.min_parallel_pixels
                    for r in self._rasters.values()):
                 self._workers_pool()
 
     def _needs_processes(self, op):
         if self.backend != "auto":
-            return self.backend == "processes"
+            return self.backend == "processes" or _isolated(op)
         if isinstance(op, Pipeline):
             return any(self._needs_processes(step.filter) for step in op.steps)
-        return not getattr(op, "releases_gil", False)
+        return _isolated(op) or not getattr(op, "releases_gil", False)
 
     def _workers_pool(self):
-        """The process pool, started on first use (None with one worker)."""
-        if self._pool is None and self.workers > 1:
+        """The process pool, started on first use; with one worker, one process for the
+        isolated filters (user scripts), which never run in this process."""
+        if self._pool is None:
             # this process computes tiles too (ProcessPool.run's run_here): workers - 1 more
-            key = (self.workers - 1, self._start_method, self._python)
+            key = (max(1, self.workers - 1), self._start_method, self._python)
             self._pool = self.session.borrow(*key) if self.session is not None else None
             self._borrowed = self._pool is not None
             if self._pool is None:
@@ -367,6 +372,8 @@ class Engine:
         then processes, which measured faster (the engine's per-tile Python work holds the
         GIL part of the time) but cost a start-up that a short run would not earn back.
         """
+        if _isolated(jobs[0].op):
+            return self._workers_pool()  # a user's script: never in this process
         pixels = sum((j.tile.row1 - j.tile.row0) * (j.tile.col1 - j.tile.col0) for j in jobs)
         if self.workers == 1 or len(jobs) == 1 or pixels < self.min_parallel_pixels:
             return self._inline
@@ -390,7 +397,8 @@ class Engine:
         if backend is self._pool:
             # the engine's own filters also run here, as one of the workers; a user's script
             # runs in worker processes only (a crash must not take this process down)
-            here = getattr(jobs[0].op, "runs_in_caller", False) and backend.size < self.workers
+            here = (getattr(jobs[0].op, "runs_in_caller", False) and not _isolated(jobs[0].op)
+                    and backend.size < self.workers)
             if not here:
                 backend.size = self.workers  # start the one more it needs (kept from now on)
             backend.run(jobs, finished, self.cancel, self.log,
@@ -414,6 +422,13 @@ class Engine:
         logger.info(message)
         if self.log is not None:
             self.log(message)
+
+
+def _isolated(op):
+    """Does ``op`` (Filter, Reducer or Pipeline) run in worker processes only?"""
+    if isinstance(op, Pipeline):
+        return any(_isolated(step.filter) for step in op.steps)
+    return getattr(op, "isolated", False)
 
 
 def fused_filter_placeholder(count):

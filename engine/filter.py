@@ -29,6 +29,9 @@ class Filter:
     processes run other tiles: the engine's own filters, which cannot crash or hang it. Others
     (a user's script) run only in workers, so that a crash cannot take the caller (QGIS)
     down.
+    ``isolated`` says the filter runs only in worker processes, even with one worker or a
+    small image (user scripts: a segfault or ``os._exit`` there must not end the caller;
+    inputs are mapped read-only there).
     ``preload``: modules that worker processes started for this filter import while
     booting (``Engine.prepare``), rather than at its first tile.
     ``fusable`` says the filter only needs its margin (no global dependency), so a
@@ -44,6 +47,7 @@ class Filter:
     inputs: tuple = (1, 1)  # (min, max) number of input rasters
     releases_gil: bool = False
     runs_in_caller: bool = False
+    isolated: bool = False
     preload: tuple = ()
     fusable: bool = True
     core_only: bool = False

@@ -211,6 +211,7 @@ def fused_filter(p):
                   outputs=_plan_outputs, inputs=(len(p.inputs), len(p.inputs)),
                   core_only=True, releases_gil=all(s.filter.releases_gil for s in p.steps),
                   runs_in_caller=all(s.filter.runs_in_caller for s in p.steps),
+                  isolated=any(s.filter.isolated for s in p.steps),
                   preload=tuple(dict.fromkeys(m for s in p.steps for m in s.filter.preload)))
 
 

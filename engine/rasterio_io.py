@@ -11,6 +11,7 @@ import numpy as np
 from .errors import InputError
 from .options import adapt_options, check_options
 from .profile import Profile
+from .shm import owner_alive, owner_token
 
 
 def _rasterio():
@@ -21,16 +22,33 @@ def _rasterio():
     return rasterio, (RasterioError, RasterioIOError, CPLE_BaseError)
 
 
-def read_profile(path):
-    """The Profile of the raster file at ``path``; InputError names what is wrong."""
+def is_gdal_source(path):
+    """True for what GDAL opens that is not a plain file name: ``/vsi*`` paths, URLs and
+    subdataset or connection strings (``GPKG:file:table``, ``NETCDF:"file":var``, ...)."""
     path = os.fspath(path)
-    if not os.path.exists(path) and "://" not in path and not path.startswith("/vsi"):
+    if path.startswith("/vsi") or "://" in path:
+        return True
+    driver, sep, rest = path.partition(":")
+    # a driver prefix (letters, digits, _), not a Windows drive letter ("C:\\...")
+    return bool(sep) and len(driver) > 1 and driver.replace("_", "").isalnum() and bool(rest)
+
+
+def read_profile(path):
+    """The Profile of the raster at ``path`` (a file or any GDAL source); InputError names
+    what is wrong."""
+    path = os.fspath(path)
+    if "\x00" in path:
+        raise InputError("path", f"the path {path!r} contains a NUL character")
+    gdal_source = not os.path.exists(path) and is_gdal_source(path)
+    if not os.path.exists(path) and not gdal_source:
         raise InputError("path", f"no such file: {path}")
     rasterio, errors = _rasterio()
     try:
         with rasterio.open(path) as ds:
             return profile_of(ds)
     except errors as exc:
+        if gdal_source:
+            raise InputError("path", f"GDAL cannot open the source {path} ({exc})") from None
         raise InputError("path", f"{path} is not a raster GDAL can read ({exc})") from None
 
 
@@ -48,11 +66,60 @@ def profile_of(ds):
         raise InputError("path", f"{ds.name}: {exc.message}") from None
 
 
-def read_into(path, out):
-    """Read every band of ``path`` straight into ``out`` (bands, rows, cols); no temporary copy."""
+def read_into(path, out, threads=None):
+    """Read every band of ``path`` straight into ``out`` (bands, rows, cols); no temporary copy.
+
+    Compressed rasters are decoded by ``threads`` threads (default: all cores), each
+    reading its own strips of rows through its own dataset. GDAL's own multi-threaded
+    decoding (``GDAL_NUM_THREADS``) is not used: a block that fails to decode there comes
+    back as zeros without an error. Any failed read raises InputError naming the file and
+    the window.
+    """
     rasterio, _ = _rasterio()
-    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(os.fspath(path)) as ds:
-        ds.read(out=out)
+    path = os.fspath(path)
+    with rasterio.open(path) as ds:
+        block_rows = max(1, ds.block_shapes[0][0]) if ds.block_shapes else 1
+        compressed = ds.compression is not None
+        height, width = ds.height, ds.width
+    if (out.shape[1], out.shape[2]) != (height, width):
+        raise InputError("path", f"{path} is {height} x {width} pixels, the buffer "
+                         f"{out.shape[1]} x {out.shape[2]}")
+    threads = threads or os.cpu_count() or 1
+    rows = max(block_rows, (READ_STRIP_BYTES // max(1, width * out.shape[0] * out.itemsize))
+               // block_rows * block_rows)
+    strips = [(r, min(height, r + rows)) for r in range(0, height, rows)]
+    if not compressed or threads == 1 or len(strips) == 1:
+        _read_strips(path, out, strips)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(min(threads, len(strips)), thread_name_prefix="tilewise-read") as ex:
+        parts = [strips[i::threads] for i in range(min(threads, len(strips)))]
+        for future in [ex.submit(_read_strips, path, out, part) for part in parts]:
+            future.result()
+
+
+READ_STRIP_BYTES = 4 * 2**20  # one read call: a few MiB, a whole number of block rows
+
+
+def _read_strips(path, out, strips):
+    """Read rows ``[r0, r1)`` of every band for each strip, on one dataset of this thread."""
+    rasterio, errors = _rasterio()
+    from rasterio.windows import Window
+    with gdal_failures() as failures, rasterio.Env(GDAL_NUM_THREADS=1), \
+            rasterio.open(path) as ds:
+        for r0, r1 in strips:
+            try:
+                ds.read(out=out[:, r0:r1, :], window=Window(0, r0, ds.width, r1 - r0))
+            except errors as exc:
+                raise InputError("path", _read_failure(path, r0, r1, ds.width, exc)) from None
+            if failures:  # signalled without raising: never trust those pixels
+                raise InputError("path", _read_failure(path, r0, r1, ds.width, failures[-1]))
+
+
+def _read_failure(path, r0, r1, width, reason):
+    return (f"could not read {path} (rows {r0}:{r1}, columns 0:{width}): "
+            f"{str(reason).rstrip('. ')}. The file "
+            "is damaged or truncated, or a source it refers to is missing")
 
 
 def write_raster(array, profile, path, options=(), driver="GTiff"):
@@ -79,7 +146,7 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
     _remove_stale_temporaries(folder)
     # a unique name that GDAL creates itself, so the file gets the usual permissions
     # (mkstemp's 0600 would survive the rename)
-    tmp = os.path.join(folder, f".tilewise-{os.getpid():x}-{uuid.uuid4().hex}"
+    tmp = os.path.join(folder, f".tilewise-{owner_token()}-{uuid.uuid4().hex}"
                                f"{os.path.splitext(path)[1] or '.tif'}")
     try:
         with gdal_failures() as failures, rasterio.Env():
@@ -127,7 +194,6 @@ def _write_failure(path, folder, profile, reason):
 
 def _remove_stale_temporaries(folder):
     """Delete temporary files that writers killed mid-write left in ``folder``."""
-    from .shm import pid_alive
     try:
         names = [n for n in os.listdir(folder) if n.startswith(".tilewise-")]
     except OSError:
@@ -135,7 +201,7 @@ def _remove_stale_temporaries(folder):
     for name in names:
         owner = name[len(".tilewise-"):].split("-", 1)[0]
         try:
-            if not pid_alive(int(owner, 16)):
+            if not owner_alive(owner, unknown=True):  # another machine's: kept
                 os.unlink(os.path.join(folder, name))
         except (ValueError, OSError):
             pass

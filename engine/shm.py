@@ -1,13 +1,22 @@
 """Named shared-memory segments: create in the parent, attach in workers, never leak.
 
 A segment is POSIX shared memory (``/dev/shm`` on Linux) when there is room for it,
-else a memory-mapped file in a private temporary folder. Names carry the owner's pid
-(``tw<pid hex>_<random>``, at most 21 characters; macOS allows 31) so that segments
-of dead owners can be swept at start-up. The parent registers POSIX segments with
-multiprocessing's resource tracker, which unlinks them if the parent is killed.
-Workers attach without registering (cpython#82300: a tracker would unlink on exit).
+else a memory-mapped file in a private temporary folder. The parent registers POSIX
+segments with multiprocessing's resource tracker, which unlinks them if the parent is
+killed. Workers attach without registering (cpython#82300: a tracker would unlink on
+exit).
+
+Ownership survives PID namespaces. Names carry the owner's token, random per process
+(``tw<token>_<random>``, 21 characters; macOS allows 31). Before its first segment, the
+owner creates the lock file ``tw<token>.lock`` next to its segments and holds an
+``flock`` on it for as long as it lives; the kernel drops the lock when the process dies,
+however it dies. The sweep at start-up removes the segments whose owner's lock can be
+taken, and only those: a pid would name another process, or none, in another PID
+namespace sharing ``/dev/shm`` (containers run with ``--ipc=host``). Names without a lock
+file (earlier versions used the pid as the token) are judged by the pid.
 """
 
+import atexit
 import errno
 import mmap
 import os
@@ -19,8 +28,14 @@ from dataclasses import dataclass
 
 from .errors import SharedMemoryError
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; owners are then judged by their pid
+    fcntl = None
+
 PREFIX = "tw"
 _NAME_RE = re.compile(r"^tw([0-9a-f]+)_[0-9a-f]{10}$")
+LOCK_SUFFIX = ".lock"
 _POSIX = os.name == "posix"
 SHM_DIR = "/dev/shm"  # where POSIX segments are visible on Linux (for space checks and sweeps)
 
@@ -47,8 +62,101 @@ class SegmentRef:
     path: str = None
 
 
+_owner = {"pid": None, "token": None, "locks": []}  # this process's token and held locks
+
+
+def owner_token():
+    """This process's owner token, with its lock taken (a forked child gets its own)."""
+    if _owner["pid"] != os.getpid():
+        for fd, _ in _owner["locks"]:  # inherited from the parent: not ours to hold
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        # 8 hex digits from 0x80000000 on: never a pid (pid_max is at most 2**22)
+        _owner.update(pid=os.getpid(), token=f"{secrets.randbits(31) | 1 << 31:08x}", locks=[])
+        for folder in _lock_folders():
+            path = os.path.join(folder, PREFIX + _owner["token"] + LOCK_SUFFIX)
+            fd = _take_lock(path, create=True)
+            if fd is not None:
+                _owner["locks"].append((fd, path))
+        if not _owner["locks"]:  # nowhere to keep a lock: fall back to the pid
+            _owner["token"] = f"{os.getpid():x}"
+    return _owner["token"]
+
+
+def _drop_locks():
+    """At exit: remove this process's lock files if no segment of it is left."""
+    if _owner["pid"] != os.getpid() or not _owner["locks"]:
+        return
+    if list_segments(os.getpid()):
+        return  # the sweep of a later process removes them with the segments
+    for fd, path in _owner["locks"]:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        os.close(fd)
+    _owner["locks"] = []
+
+
+def _lock_folders():
+    folders = [SHM_DIR] if _POSIX and os.path.isdir(SHM_DIR) else []
+    try:
+        folders.append(file_segment_dir())
+    except OSError:
+        pass
+    return folders
+
+
+def _take_lock(path, create=False):
+    """An fd holding an exclusive flock on ``path``, or None (held elsewhere, or no file)."""
+    if fcntl is None:
+        return None
+    flags = os.O_RDWR | (os.O_CREAT if create else 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def owner_alive(token, unknown=False):
+    """Is the process that owns ``token`` alive, in whatever PID namespace it runs?
+
+    A lock token whose lock file is on none of this machine's lock folders gives
+    ``unknown`` (its owner may run on another machine sharing the folder); a pid token
+    (names from versions without lock files) is judged by the pid.
+    """
+    if token == _owner["token"] and _owner["pid"] == os.getpid():
+        return True
+    lock_files = [os.path.join(f, PREFIX + token + LOCK_SUFFIX) for f in _lock_folders()]
+    present = [path for path in lock_files if os.path.exists(path)]
+    if not present:
+        try:
+            number = int(token, 16)
+        except (ValueError, OverflowError):
+            return unknown
+        return unknown if number >= 1 << 31 else pid_alive(number)
+    for path in present:
+        fd = _take_lock(path)
+        if fd is None:
+            return True  # the owner holds it
+        try:
+            os.unlink(path)  # we hold it now: the owner is gone
+        except OSError:
+            pass
+        os.close(fd)
+    return False
+
+
 def new_name():
-    return f"{PREFIX}{os.getpid():x}_{secrets.token_hex(5)}"
+    return f"{PREFIX}{owner_token()}_{secrets.token_hex(5)}"
 
 
 def free_bytes(path):
@@ -201,8 +309,10 @@ def pid_alive(pid):
 
 
 def sweep_orphans():
-    """Remove segments whose owning process is gone. Returns the names removed."""
+    """Remove segments whose owning process is gone (see the module docstring). Returns
+    the names removed."""
     removed = []
+    alive = {}
     for folder, kind in ((SHM_DIR, "shm"), (file_segment_dir(), "file")):
         try:
             names = os.listdir(folder)
@@ -210,7 +320,14 @@ def sweep_orphans():
             continue
         for name in names:
             match = _NAME_RE.match(name)
-            if not match or pid_alive(int(match.group(1), 16)):
+            if not match:
+                if name.startswith(PREFIX) and name.endswith(LOCK_SUFFIX):
+                    owner_alive(name[len(PREFIX):-len(LOCK_SUFFIX)])  # removes it if free
+                continue
+            token = match.group(1)
+            if token not in alive:
+                alive[token] = owner_alive(token)
+            if alive[token]:
                 continue
             try:
                 if kind == "shm" and _POSIX:
@@ -224,7 +341,11 @@ def sweep_orphans():
 
 
 def list_segments(pid=None):
-    """Names of Tilewise segments present now (of ``pid`` only, if given)."""
+    """Names of Tilewise segments present now (of ``pid`` only, if given: this process's
+    own, or, for another pid, names from versions whose token was the pid)."""
+    token = None
+    if pid is not None:
+        token = owner_token() if pid == os.getpid() else f"{pid:x}"
     found = []
     for folder in (SHM_DIR, file_segment_dir()):
         try:
@@ -233,9 +354,12 @@ def list_segments(pid=None):
             continue
         for name in names:
             match = _NAME_RE.match(name)
-            if match and (pid is None or int(match.group(1), 16) == pid):
+            if match and (token is None or match.group(1) == token):
                 found.append(name)
     return sorted(found)
 
 
-__all__ = ["Segment", "SegmentRef", "sweep_orphans", "list_segments", "free_bytes"]
+atexit.register(_drop_locks)
+
+__all__ = ["Segment", "SegmentRef", "free_bytes", "list_segments", "owner_alive", "owner_token",
+           "sweep_orphans"]

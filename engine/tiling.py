@@ -84,8 +84,11 @@ def auto_tile_shape(height, width, margin, workers, bytes_per_pixel, memory_budg
     Small margins give full-width strips of about TARGET_TILE_PIXELS (contiguous memory:
     cheap to map, copy and write); large margins give squares MARGIN_FACTOR margins wide.
     ``bytes_per_pixel`` counts all input and output bands a tile touches plus temporaries;
-    ``memory_budget`` bounds the bytes all workers hold at once.
+    ``memory_budget`` bounds the bytes all workers hold at once. Read windows are clipped
+    to the image, so a margin as wide as the image gives one tile, and tiles shrink for
+    memory only while that makes their read windows smaller.
     """
+    margin = min(margin, max(height, width))  # past the border a margin reads nothing more
     least = max(1, MARGIN_FACTOR * margin)
     target = max(TARGET_TILE_PIXELS, least * least)
     if target // width >= least:
@@ -99,11 +102,20 @@ def auto_tile_shape(height, width, margin, workers, bytes_per_pixel, memory_budg
         if math.ceil(height / rows) * across < wanted:
             rows = max(1, min(rows, math.ceil(height / math.ceil(wanted / across))))
     per_worker = memory_budget / max(1, workers)
+
+    def window_bytes(r, c):
+        return min(height, r + 2 * margin) * min(width, c + 2 * margin) * bytes_per_pixel
     while rows > 1 or cols > 1:
-        if (rows + 2 * margin) * (cols + 2 * margin) * bytes_per_pixel <= per_worker:
+        if window_bytes(rows, cols) <= per_worker:
             break
-        rows, cols = max(1, rows // 2), max(1, cols // 2)
+        smaller = (max(1, rows // 2), max(1, cols // 2))
+        if window_bytes(*smaller) > SHRINK_GAIN * window_bytes(rows, cols):
+            break  # the margin is most of the window: smaller cores would only add tiles
+        rows, cols = smaller
     return (rows, cols)
+
+
+SHRINK_GAIN = 0.9  # a tile is halved for memory only if its read window shrinks by 10 %+
 
 
 def tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel, memory_budget):

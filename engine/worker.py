@@ -78,6 +78,8 @@ def main(conn, parent_pid, preload=()):
     run share), ``("tile", job_id, run_id, tile)``, ``("forget", names)`` (unmap released
     segments), or None to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from .custom import mark_worker_process
+    mark_worker_process()  # user scripts may run here (never in the parent)
     capture = _Capture()
     root = logging.getLogger()
     root.addHandler(capture)
