@@ -62,7 +62,7 @@ class FillNodata(TilewiseAlgorithm):
             optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.MAX_DISTANCE, self.tr("Maximum search distance in pixels"),
-            type=QgsProcessingParameterNumber.Double, defaultValue=100, minValue=0))
+            type=QgsProcessingParameterNumber.Integer, defaultValue=100, minValue=0))
         self.addParameter(QgsProcessingParameterNumber(
             self.SMOOTHING_ITERATIONS, self.tr("Smoothing iterations"),
             type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))

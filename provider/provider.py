@@ -72,9 +72,6 @@ class TilewiseProvider(QgsProcessingProvider):
     def svgIconPath(self):
         return ICON_PATH
 
-    def helpId(self):
-        return "tilewise"
-
     def load(self):
         settings.register()
         settings.apply_environment()

@@ -93,7 +93,8 @@ def run_meanfilter(tmp_path, **extra):
         def pushDebugInfo(self, text):
             self.debug.append(text)
 
-    path = qh.write_geotiff(tmp_path / "in.tif", np.arange(20 * 30, dtype="float32").reshape(20, 30))
+    path = qh.write_geotiff(tmp_path / "in.tif",
+                            np.arange(20 * 30, dtype="float32").reshape(20, 30))
     feedback = Feedback()
     processing.run("tilewise:meanfilter", {"INPUT": path, "SIZE": 3,
                                            "OUTPUT": str(tmp_path / "out.tif"), **extra},

@@ -141,7 +141,7 @@ def dem_terrain():
     _parameter(model, QgsProcessingParameterRasterLayer("dem", "DEM"), 100, 50)
     _parameter(model, QgsProcessingParameterNumber(
         "max_distance", "Fill: maximum search distance (pixels)",
-        QgsProcessingParameterNumber.Double, 100.0, minValue=0), 300, 50)
+        QgsProcessingParameterNumber.Integer, 100, minValue=0), 300, 50)
     _parameter(model, QgsProcessingParameterNumber(
         "z_factor", "Z factor", QgsProcessingParameterNumber.Double, 1.0, minValue=0), 500, 50)
     _child(model, "fill", "tilewise:fillnodata", "Fill nodata", 150, 150, {

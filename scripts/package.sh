@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Build the plugin zip that QGIS (Plugins → Manage and Install Plugins → Install from ZIP) and
+# plugins.qgis.org take:
+#
+#   bash scripts/package.sh [--out DIR]     # writes DIR/tilewise-<version>.zip (DIR: dist/)
+#
+# The zip holds one folder, tilewise/, with the plugin's files: metadata.txt, LICENSE, README,
+# the Python packages (provider, algorithms, engine), resources/ and docs/ (the help pages are
+# regenerated first). Left out: tests/, bench/, scripts/, .ci/, git files, caches and *.pyc.
+# Files are those git knows or would add (tracked, or new and not ignored), as in the checkout.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out="$repo/dist"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "package.sh: unknown option: $1" >&2; exit 2 ;;
+  esac
+done
+
+version=$(sed -n 's/^version=\(.*\)$/\1/p' "$repo/metadata.txt" | tr -d '[:space:]')
+[[ -n "$version" ]] || { echo "package.sh: no version= in metadata.txt" >&2; exit 1; }
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+zip_path="$out/tilewise-$version.zip"
+
+# the help pages shipped in the zip come from the algorithms' own help text
+QT_QPA_PLATFORM=offscreen /usr/bin/python3 "$repo/scripts/build_help.py" >/dev/null
+
+cd "$repo"
+git ls-files --cached --others --exclude-standard -z | /usr/bin/python3 -c '
+import os, sys, zipfile
+
+INCLUDE_DIRS = ("algorithms/", "docs/", "engine/", "provider/", "resources/")
+INCLUDE_FILES = {"__init__.py", "plugin.py", "deps.py", "metadata.txt", "LICENSE", "README.md"}
+zip_path = sys.argv[1]
+names = sorted(set(n for n in sys.stdin.read().split("\0") if n and os.path.isfile(n)))
+kept = [n for n in names
+        if (n in INCLUDE_FILES or n.startswith(INCLUDE_DIRS))
+        and "__pycache__" not in n.split("/") and not n.endswith((".pyc", ".pyo"))]
+missing = INCLUDE_FILES - set(kept)
+if missing:
+    sys.exit("package.sh: missing " + ", ".join(sorted(missing)))
+tmp = zip_path + ".tmp"
+with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+    for name in kept:
+        archive.write(name, "tilewise/" + name)
+os.replace(tmp, zip_path)
+print(f"{zip_path}: {len(kept)} files")
+' "$zip_path"
