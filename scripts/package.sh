@@ -7,7 +7,8 @@
 # The zip holds one folder, tilewise/, with the plugin's files: metadata.txt, LICENSE, README,
 # the Python packages (provider, algorithms, engine), resources/ and docs/ (the help pages are
 # regenerated first). Left out: tests/, bench/, scripts/, .ci/, git files, caches and *.pyc.
-# Files are those git knows or would add (tracked, or new and not ignored), as in the checkout.
+# Files are those git knows or would add (tracked, or new and not ignored), as in the checkout
+# (outside git: every file).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out="$repo/dist"
@@ -29,7 +30,14 @@ zip_path="$out/tilewise-$version.zip"
 QT_QPA_PLATFORM=offscreen /usr/bin/python3 "$repo/scripts/build_help.py" >/dev/null
 
 cd "$repo"
-git ls-files --cached --others --exclude-standard -z | /usr/bin/python3 -c '
+list_files() {
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files --cached --others --exclude-standard -z
+  else  # an unpacked source archive: every file (caches are filtered out below)
+    find . -type f -printf '%P\0'
+  fi
+}
+list_files | /usr/bin/python3 -c '
 import os, sys, zipfile
 
 INCLUDE_DIRS = ("algorithms/", "docs/", "engine/", "provider/", "resources/")
