@@ -9,10 +9,11 @@ from .meanfilter import MeanFilter
 from .nodatamask import NodataMask
 from .pipeline import PipelineAlgorithm
 from .statistics import RasterStatistics
+from .zonalstatistics import ZonalStatistics
 
 ALGORITHMS = [NodataMask, FillNodata, MeanFilter, *smoothing.ALGORITHMS, *focal.ALGORITHMS,
               *morphology.ALGORITHMS, *edges.ALGORITHMS, *terrain.ALGORITHMS, BandMath,
-              RasterStatistics, CustomFilter, PipelineAlgorithm]
+              RasterStatistics, CustomFilter, PipelineAlgorithm, ZonalStatistics]
 
 __all__ = ["ALGORITHMS", "ICON_PATH", "BandMath", "CustomFilter", "FillNodata", "MeanFilter",
-           "NodataMask", "PipelineAlgorithm", "RasterStatistics"]
+           "NodataMask", "PipelineAlgorithm", "RasterStatistics", "ZonalStatistics"]

@@ -1,0 +1,55 @@
+"""Run independent batches on threads (numpy releases the GIL), in order, with progress."""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from ..errors import Cancelled
+
+
+def thread_count(workers):
+    """``workers`` (0 = all cores) as a thread count >= 1."""
+    return max(1, int(workers) or os.cpu_count() or 1)
+
+
+def map_batches(func, batches, workers=0, progress=None, cancel=None):
+    """``[func(b) for b in batches]``, run on ``workers`` threads; ``progress(fraction)`` after
+    each batch, ``cancel() -> bool`` polled between batches (raises Cancelled)."""
+    batches = list(batches)
+    results = [None] * len(batches)
+    threads = min(thread_count(workers), len(batches))
+
+    def report(done):
+        if progress is not None:
+            progress(done / len(batches))
+    if threads <= 1:
+        for i, batch in enumerate(batches):
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled by the caller")
+            results[i] = func(batch)
+            report(i + 1)
+        return results
+    with ThreadPoolExecutor(threads, thread_name_prefix="tilewise-vector") as pool:
+        futures = [pool.submit(func, batch) for batch in batches]
+        try:
+            for i, future in enumerate(futures):
+                while True:
+                    if cancel is not None and cancel():
+                        raise Cancelled("cancelled by the caller")
+                    try:
+                        results[i] = future.result(timeout=0.1)
+                        break
+                    except TimeoutError:
+                        continue
+                report(i + 1)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return results
+
+
+def row_strips(height, workers, minimum=64):
+    """Balanced row ranges ``(r0, r1)`` to build per-row tables on ``workers`` threads."""
+    n = max(1, min(thread_count(workers) * 4, height // minimum or 1))
+    edges = [height * i // n for i in range(n + 1)]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]

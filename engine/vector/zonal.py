@@ -1,0 +1,332 @@
+"""Zonal statistics of polygons over a raster band, from per-row prefix tables.
+
+Each feature's pixels are its spans (``scanline.spans``). The band is then cut into strips
+of rows; per strip, prefix sums of the valid count, of ``value - offset`` and of its square
+give each span's count, sum and sum of squares in two lookups whatever its length, and
+``extremes.RowExtremes`` its min and max. Per-span results are reduced per feature in span
+order. Median, minority, majority, variety and percentiles gather the feature's values and
+sort them. Spans and strips run on threads; each span and each feature is computed the same
+way whatever the number of workers, so the results do not depend on it.
+"""
+
+import math
+import threading
+
+import numpy as np
+
+from ..errors import InputError
+from .extremes import RowExtremes, _buffer
+from .geometry import Rings, from_wkb
+from .parallel import map_batches
+from .scanline import spans
+
+#: statistic names, in the order (and with the codes) of QGIS's native:zonalstatisticsfb,
+#: then the nodata count
+STATISTICS = ("count", "sum", "mean", "median", "stdev", "min", "max", "range", "minority",
+              "majority", "variety", "variance", "nodata")
+_SORTED = {"median", "minority", "majority", "variety"}
+BATCH_FEATURES = 512      # features per span batch
+STRIP_ROWS = 128          # rows per table strip
+GATHER_LIMIT = 1 << 23    # values gathered at once for the sorted statistics
+EPS = np.finfo(np.float64).eps
+#: sums, means and variances whose rounding-error bound exceeds this fraction of the value
+#: are computed again from the gathered values (two-pass)
+TOLERANCE = 1e-10
+
+
+def percentile_name(q):
+    """Column suffix of percentile ``q``: 25 -> "p25", 2.5 -> "p2_5"."""
+    return "p" + format(q, "g").replace(".", "_")
+
+
+def check_statistics(stats, percentiles):
+    """Validated ``(stats, percentiles)`` lists; InputError naming the bad one."""
+    stats = list(dict.fromkeys(stats))
+    unknown = [s for s in stats if s not in STATISTICS]
+    if unknown:
+        raise InputError("statistics", f"unknown statistic {unknown[0]!r}; "
+                         f"choose from {', '.join(STATISTICS)}")
+    qs = []
+    for q in percentiles:
+        if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 <= q <= 100:
+            raise InputError("percentiles", f"{q!r} is not a number in 0..100")
+        qs.append(float(q))
+    if not stats and not qs:
+        raise InputError("statistics", "choose at least one statistic or percentile")
+    return stats, list(dict.fromkeys(qs))
+
+
+def _valid(values, nodata):
+    ok = ~np.isnan(values) if values.dtype.kind == "f" else np.ones(values.shape, bool)
+    if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+        ok &= values != nodata
+    return ok
+
+
+def _offset(band, nodata):
+    """Mean of a sample of the valid pixels: sums are taken of ``value - offset``."""
+    h, w = band.shape
+    sample = band[::max(1, h // 128), ::max(1, w // 128)]
+    sample = sample[_valid(sample, nodata)].astype(np.float64)
+    offset = float(np.mean(sample)) if sample.size else 0.0
+    return offset if math.isfinite(offset) else 0.0
+
+
+class _Strip:
+    """Per-span results for the spans of one strip of rows."""
+
+    def __init__(self, band, nodata, need, offset, workspace):
+        self.band, self.nodata, self.need, self.offset = band, nodata, need, offset
+        self.workspace = workspace
+
+    def run(self, r0, r1, row, c0, c1, out, where):
+        band = self.band[r0:r1]
+        h, w = band.shape
+        ws = self.workspace
+        valid = _valid(band, self.nodata)
+        count = _buffer(ws, "count", (h, w + 1), np.int32)
+        count[:, 0] = 0
+        np.cumsum(valid, axis=1, out=count[:, 1:])
+        flat0 = (row - r0) * (w + 1) + c0
+        flat1 = (row - r0) * (w + 1) + c1
+        fc = count.reshape(-1)
+        out["n"][where] = fc[flat1] - fc[flat0]
+        if "sum" in self.need:
+            d = _buffer(ws, "d", (h, w), np.float64)
+            np.copyto(d, band, casting="unsafe")
+            d -= self.offset
+            d[~valid] = 0
+            table = _buffer(ws, "sum", (h, w + 1), np.float64)
+            table[:, 0] = 0
+            np.cumsum(d, axis=1, out=table[:, 1:])
+            ft = table.reshape(-1)
+            p0, p1 = ft[flat0], ft[flat1]
+            out["s1"][where] = p1 - p0
+            np.square(d, out=d)
+            np.cumsum(d, axis=1, out=table[:, 1:])
+            q0, q1 = ft[flat0], ft[flat1]
+            out["s2"][where] = q1 - q0
+            # the prefix sums' typical rounding error (recursive summation of c terms:
+            # sqrt(c) * eps * sum |d|, and sum |d| <= sqrt(c * sum d^2)); the worst case
+            # (c instead of sqrt(c)) is far more than ever happens in practice
+            r0_, r1_ = np.sqrt(c0), np.sqrt(c1)
+            out["e1"][where] = EPS * (r1_ * np.sqrt(c1 * q1) + r0_ * np.sqrt(c0 * q0) +
+                                      np.abs(p0) + np.abs(p1))
+            out["e2"][where] = EPS * (r1_ * q1 + r0_ * q0 + q1 + q0)
+        if self.need & {"min", "max"}:
+            floating = band.dtype.kind == "f" and band.dtype.itemsize >= 4
+            kind = band.dtype if floating else np.float64
+            for name, op, neutral in (("min", np.minimum, np.inf),
+                                      ("max", np.maximum, -np.inf)):
+                if name in self.need:
+                    values = _buffer(ws, "values", (h, w), kind)
+                    np.copyto(values, band, casting="unsafe")
+                    values[~valid] = neutral
+                    extremes = RowExtremes(values, op, ws, name)
+                    out[name][where] = extremes.query(row - r0, c0, c1)
+
+
+def _gather_groups(band, nodata, feature, row, c0, c1, selected, visit):
+    """Groups of selected features (at most GATHER_LIMIT pixels each, or one feature) and a
+    function that gathers a group's valid values and calls ``visit(feature, values)``
+    (float64, in span order) for each of its features that has one."""
+    flat_band, w = band.reshape(-1), band.shape[1]
+    count = len(selected)
+    lengths = c1 - c0
+    per_feature = np.bincount(feature, weights=lengths, minlength=count)
+    span_start = np.searchsorted(feature, np.arange(count + 1))
+    groups, members, total = [], [], 0
+    for f in np.flatnonzero(selected):
+        if members and total + per_feature[f] > GATHER_LIMIT:
+            groups.append(members)
+            members, total = [], 0
+        members.append(f)
+        total += per_feature[f]
+    if members:
+        groups.append(members)
+
+    def group(members):
+        members = np.asarray(members)
+        take = np.concatenate([np.arange(span_start[f], span_start[f + 1]) for f in members])
+        n = lengths[take]
+        flat = np.repeat(row[take] * w + c0[take] - (np.cumsum(n) - n), n) + \
+            np.arange(int(n.sum()), dtype=np.int64)
+        values = flat_band[flat]
+        owner = np.repeat(feature[take], n)
+        keep = _valid(values, nodata)
+        values, owner = values[keep].astype(np.float64), owner[keep]
+        cuts = np.searchsorted(owner, np.r_[members, members[-1] + 1])
+        for i, f in enumerate(members):
+            if cuts[i + 1] > cuts[i]:
+                visit(f, values[cuts[i]:cuts[i + 1]])
+    return groups, group
+
+
+def _sorted_visitor(stats, qs, out):
+    """Median, minority, majority, variety and percentiles of one feature's values."""
+    def visit(k, v):
+        v = np.sort(v)
+        if "median" in stats:
+            out["median"][k] = np.median(v)
+        for q in qs:
+            out[percentile_name(q)][k] = np.percentile(v, q)
+        if stats & {"minority", "majority", "variety"}:
+            first = np.flatnonzero(np.r_[True, v[1:] != v[:-1]])
+            runs = np.diff(np.r_[first, len(v)])
+            if "variety" in stats:
+                out["variety"][k] = len(first)
+            if "majority" in stats:
+                out["majority"][k] = v[first[np.argmax(runs)]]  # ties: smallest value
+            if "minority" in stats:
+                out["minority"][k] = v[first[np.argmin(runs)]]
+    return visit
+
+
+def _moments_visitor(out):
+    """Sum, mean and variance of one feature's values, two-pass in float64."""
+    def visit(k, v):
+        mean = np.mean(v)
+        out["sum"][k] = np.sum(v)
+        out["mean"][k] = mean
+        if "variance" in out:
+            out["variance"][k] = np.mean(np.square(v - mean))
+            out["stdev"][k] = np.sqrt(out["variance"][k])
+    return visit
+
+
+def zonal_statistics(band, rings, transform, nodata=None, stats=("count", "sum", "mean"),
+                     percentiles=(), all_touched=False, workers=0, progress=None,
+                     cancel=None):
+    """Statistics of ``band`` (rows, cols) inside each polygon of ``rings``.
+
+    ``rings``: a ``Rings`` (world coordinates, in the raster's CRS) or a list of WKB.
+    ``transform``: the raster's affine ``(a, b, c, d, e, f)``. A pixel belongs to a polygon
+    when its centre does (GDAL's rasterize rule), or when the polygon touches it
+    (``all_touched``). Pixels equal to ``nodata`` or NaN are skipped; ``"nodata"`` counts
+    them. ``stats``: names from ``STATISTICS``; ``percentiles``: exact, as
+    ``numpy.percentile``. Returns ``{name: float64 array (features,)}`` with keys ``stats``,
+    ``"count"`` and ``percentile_name(q)``: NaN where undefined (no valid pixel; the sum is
+    then 0). Standard deviation and variance are the population ones (divided by the count).
+    ``workers`` threads (0 = all cores); ``progress(fraction)``, ``cancel() -> bool``.
+    """
+    band = np.asarray(band)
+    if band.ndim != 2:
+        raise InputError("band", f"expected a (rows, cols) array, got shape {band.shape}")
+    if band.dtype.kind not in "biuf":
+        raise InputError("band", f"unsupported data type {band.dtype}")
+    stats, qs = check_statistics(stats, percentiles)
+    if not isinstance(rings, Rings):
+        rings = from_wkb(rings)
+    height, width = band.shape
+    count = rings.count
+    pixel_rings = rings.transformed(transform)
+    wanted = set(stats)
+    sorted_wanted = wanted & _SORTED
+    need = set()
+    if wanted & {"sum", "mean", "stdev", "variance"}:
+        need.add("sum")
+    if wanted & {"stdev", "variance"}:
+        need.add("sumsq")
+    if "sumsq" in need:
+        need.add("sum")
+    if wanted & {"min", "range"}:
+        need.add("min")
+    if wanted & {"max", "range"}:
+        need.add("max")
+    steps = 3 if sorted_wanted or qs else 2
+    done = [0]
+
+    def stage(fraction):
+        if progress is not None:
+            progress(min(1.0, (done[0] + fraction) / steps))
+
+    # 1. spans of every feature, by batches of features
+    def span_batch(start):
+        stop = min(start + BATCH_FEATURES, count)
+        f, r, a, b = spans(pixel_rings.subset(start, stop), height, width, all_touched)
+        return f + start, r, a, b
+    parts = map_batches(span_batch, range(0, count, BATCH_FEATURES), workers, stage, cancel)
+    feature, row, c0, c1 = (np.concatenate([p[i] for p in parts]) if parts
+                            else np.empty(0, np.int64) for i in range(4))
+    del parts
+    done[0] += 1
+    out = {"count": np.zeros(count)}
+    # 2. per-span sums and extremes, strip by strip
+    per_span = {"n": np.zeros(len(row))}
+    for name in need - {"sum", "sumsq"}:
+        per_span[name] = np.zeros(len(row))
+    if "sum" in need:
+        for name in ("s1", "s2", "e1", "e2"):
+            per_span[name] = np.zeros(len(row))
+    by_row = np.argsort(row, kind="stable")
+    cuts = np.searchsorted(row[by_row], np.arange(0, height + STRIP_ROWS, STRIP_ROWS))
+    strips = [(r0, min(r0 + STRIP_ROWS, height), cuts[i], cuts[i + 1])
+              for i, r0 in enumerate(range(0, height, STRIP_ROWS)) if cuts[i + 1] > cuts[i]]
+    offset = _offset(band, nodata) if "sum" in need else 0.0
+    local = threading.local()
+
+    def strip(item):
+        r0, r1, s0, s1 = item
+        if not hasattr(local, "workspace"):
+            local.workspace = {}
+        where = by_row[s0:s1]
+        _Strip(band, nodata, need, offset, local.workspace).run(
+            r0, r1, row[where], c0[where], c1[where], per_span, where)
+    if strips:
+        map_batches(strip, strips, workers, stage, cancel)
+    done[0] += 1
+    del by_row
+    n = per_span["n"]
+    valid_count = np.bincount(feature, weights=n, minlength=count)
+    out["count"] = valid_count
+    empty = valid_count == 0
+    if "nodata" in wanted:
+        out["nodata"] = np.bincount(feature, weights=(c1 - c0).astype(np.float64),
+                                    minlength=count) - valid_count
+    again = np.zeros(count, dtype=bool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if "sum" in need:
+            s1 = np.bincount(feature, weights=per_span["s1"], minlength=count)
+            spans_per = np.bincount(feature, minlength=count)
+            e1 = np.bincount(feature, weights=per_span["e1"], minlength=count) + \
+                EPS * spans_per * np.bincount(feature, weights=np.abs(per_span["s1"]),
+                                              minlength=count)
+            mean_d = s1 / valid_count
+            out["sum"] = s1 + offset * valid_count
+            out["mean"] = np.where(empty, np.nan, out["sum"] / valid_count)
+            again |= ~empty & ~(e1 <= TOLERANCE * np.abs(out["sum"]))
+        if "sumsq" in need:
+            s2 = np.bincount(feature, weights=per_span["s2"], minlength=count)
+            m2 = s2 - s1 * mean_d
+            e2 = np.bincount(feature, weights=per_span["e2"], minlength=count) + \
+                EPS * spans_per * s2 + 2 * np.abs(mean_d) * e1
+            variance = np.where(empty, np.nan, np.maximum(m2 / valid_count, 0))
+            out["variance"] = variance
+            out["stdev"] = np.sqrt(variance)
+            again |= ~empty & ~(e2 <= TOLERANCE * m2)
+    if need & {"min", "max"}:
+        has_valid = np.flatnonzero(n > 0)  # spans without a valid pixel hold +-inf
+        fv = feature[has_valid]
+        starts = np.flatnonzero(np.r_[True, fv[1:] != fv[:-1]]) if len(fv) else fv
+        for name, ufunc in (("min", np.minimum), ("max", np.maximum)):
+            if name in need:
+                result = np.full(count, np.nan)
+                if len(fv):
+                    result[fv[starts]] = ufunc.reduceat(per_span[name][has_valid], starts)
+                out[name] = result
+        if "range" in wanted:
+            out["range"] = out["max"] - out["min"]
+    del per_span
+    # 3. statistics that need the values themselves, and sums whose bound was too loose
+    visitors = []
+    if sorted_wanted or qs:
+        for name in sorted_wanted | {percentile_name(q) for q in qs}:
+            out[name] = np.full(count, np.nan)
+        visitors.append((np.ones(count, dtype=bool), _sorted_visitor(sorted_wanted, qs, out)))
+    if again.any():
+        visitors.append((again, _moments_visitor(out)))
+    for selected, visit in visitors:
+        groups, group = _gather_groups(band, nodata, feature, row, c0, c1, selected, visit)
+        map_batches(group, groups, workers, stage, cancel)
+    keep = wanted | {"count"} | {percentile_name(q) for q in qs}
+    return {k: v for k, v in out.items() if k in keep}
