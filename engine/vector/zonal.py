@@ -29,9 +29,13 @@ BATCH_FEATURES = 512      # features per span batch
 STRIP_ROWS = 128          # rows per table strip
 GATHER_LIMIT = 1 << 23    # values gathered at once for the sorted statistics
 EPS = np.finfo(np.float64).eps
-#: sums, means and variances whose rounding-error bound exceeds this fraction of the value
+SUM_BLOCK = 64            # prefix sums restart every SUM_BLOCK columns (carries: TwoSum)
+ERROR_FACTOR = 10.0       # typical error of a span's sum, in eps times its magnitude
+#: sums and means whose rounding-error estimate exceeds TOLERANCE of the value, and
+#: variances (sum of squared deviations) whose estimate exceeds VARIANCE_TOLERANCE of it,
 #: are computed again from the gathered values (two-pass)
 TOLERANCE = 1e-10
+VARIANCE_TOLERANCE = 1e-9
 
 
 def percentile_name(q):
@@ -92,27 +96,27 @@ class _Strip:
         fc = count.reshape(-1)
         out["n"][where] = fc[flat1] - fc[flat0]
         if "sum" in self.need:
-            d = _buffer(ws, "d", (h, w), np.float64)
-            np.copyto(d, band, casting="unsafe")
-            d -= self.offset
-            d[~valid] = 0
-            table = _buffer(ws, "sum", (h, w + 1), np.float64)
-            table[:, 0] = 0
-            np.cumsum(d, axis=1, out=table[:, 1:])
-            ft = table.reshape(-1)
-            p0, p1 = ft[flat0], ft[flat1]
-            out["s1"][where] = p1 - p0
-            np.square(d, out=d)
-            np.cumsum(d, axis=1, out=table[:, 1:])
-            q0, q1 = ft[flat0], ft[flat1]
-            out["s2"][where] = q1 - q0
-            # the prefix sums' typical rounding error (recursive summation of c terms:
-            # sqrt(c) * eps * sum |d|, and sum |d| <= sqrt(c * sum d^2)); the worst case
-            # (c instead of sqrt(c)) is far more than ever happens in practice
-            r0_, r1_ = np.sqrt(c0), np.sqrt(c1)
-            out["e1"][where] = EPS * (r1_ * np.sqrt(c1 * q1) + r0_ * np.sqrt(c0 * q0) +
-                                      np.abs(p0) + np.abs(p1))
-            out["e2"][where] = EPS * (r1_ * q1 + r0_ * q0 + q1 + q0)
+            B = SUM_BLOCK
+            wp = -(-w // B) * B
+            d = _buffer(ws, "d", (h, wp), np.float64)
+            d[:, w:] = 0
+            np.copyto(d[:, :w], band, casting="unsafe")
+            d[:, :w] -= self.offset
+            d[:, :w][~valid] = 0
+            local = _buffer(ws, "local", (h, wp), np.float64)
+            r = row - r0
+            s1, s2 = out["s1"], out["s2"]
+            for power, target in ((1, s1), (2, s2)):
+                if power == 2:
+                    np.square(d, out=d)
+                np.cumsum(d.reshape(h, -1, B), axis=2, out=local.reshape(h, -1, B))
+                hi, lo = _carries(local.reshape(h, -1, B)[:, :, -1], ws)
+                target[where] = _span_sums(local, hi, lo, r, c0, c1, B)
+            # rounding-error estimates (typical, not worst case): recursive summation of up
+            # to SUM_BLOCK terms, sum |d| <= sqrt(n * sum d^2)
+            e2 = EPS * ERROR_FACTOR * s2[where]
+            out["e2"][where] = e2
+            out["e1"][where] = EPS * ERROR_FACTOR * np.sqrt((c1 - c0) * s2[where])
         if self.need & {"min", "max"}:
             floating = band.dtype.kind == "f" and band.dtype.itemsize >= 4
             kind = band.dtype if floating else np.float64
@@ -124,6 +128,41 @@ class _Strip:
                     values[~valid] = neutral
                     extremes = RowExtremes(values, op, ws, name)
                     out[name][where] = extremes.query(row - r0, c0, c1)
+
+
+def _carries(totals, workspace):
+    """Exclusive prefix sums over blocks (rows of ``totals``), as float pairs ``hi + lo``
+    (TwoSum), so that the difference of two stays exact to the last bit of the result."""
+    h, nb = totals.shape
+    hi = _buffer(workspace, "carry_hi", (h, nb + 1), np.float64)
+    lo = _buffer(workspace, "carry_lo", (h, nb + 1), np.float64)
+    hi[:, 0] = lo[:, 0] = 0
+    s, e = np.zeros(h), np.zeros(h)
+    for k in range(nb):
+        t = totals[:, k]
+        a = s + t
+        b = a - s
+        e += (s - (a - b)) + (t - b)
+        s = a
+        hi[:, k + 1], lo[:, k + 1] = s, e
+    return hi, lo
+
+
+def _span_sums(local, hi, lo, row, c0, c1, block):
+    """Sums over ``[c0, c1)`` of each row from in-block prefix sums (``local``, inclusive) and
+    the block carries ``hi + lo``: the rounding error is that of the blocks the span covers."""
+    wp = local.shape[1]
+    flat, nb1 = local.reshape(-1), hi.shape[1]
+    fh, fl = hi.reshape(-1), lo.reshape(-1)
+
+    def prefix(c):
+        b, j = c // block, c % block
+        inner = np.where(j > 0, flat[row * wp + np.maximum(c - 1, 0)], 0.0)
+        k = row * nb1 + b
+        return fh[k], fl[k], inner
+    h0, l0, i0 = prefix(c0)
+    h1, l1, i1 = prefix(c1)
+    return (h1 - h0) + ((l1 - l0) + (i1 - i0))
 
 
 def _gather_groups(band, nodata, feature, row, c0, c1, selected, visit):
@@ -288,9 +327,10 @@ def zonal_statistics(band, rings, transform, nodata=None, stats=("count", "sum",
         if "sum" in need:
             s1 = np.bincount(feature, weights=per_span["s1"], minlength=count)
             spans_per = np.bincount(feature, minlength=count)
+            root = np.sqrt(spans_per) + 2
             e1 = np.bincount(feature, weights=per_span["e1"], minlength=count) + \
-                EPS * spans_per * np.bincount(feature, weights=np.abs(per_span["s1"]),
-                                              minlength=count)
+                EPS * root * np.bincount(feature, weights=np.abs(per_span["s1"]),
+                                         minlength=count)
             mean_d = s1 / valid_count
             out["sum"] = s1 + offset * valid_count
             out["mean"] = np.where(empty, np.nan, out["sum"] / valid_count)
@@ -299,11 +339,11 @@ def zonal_statistics(band, rings, transform, nodata=None, stats=("count", "sum",
             s2 = np.bincount(feature, weights=per_span["s2"], minlength=count)
             m2 = s2 - s1 * mean_d
             e2 = np.bincount(feature, weights=per_span["e2"], minlength=count) + \
-                EPS * spans_per * s2 + 2 * np.abs(mean_d) * e1
+                EPS * root * s2 + 2 * np.abs(mean_d) * e1
             variance = np.where(empty, np.nan, np.maximum(m2 / valid_count, 0))
             out["variance"] = variance
             out["stdev"] = np.sqrt(variance)
-            again |= ~empty & ~(e2 <= TOLERANCE * m2)
+            again |= ~empty & ~(e2 <= VARIANCE_TOLERANCE * m2)
     if need & {"min", "max"}:
         has_valid = np.flatnonzero(n > 0)  # spans without a valid pixel hold +-inf
         fv = feature[has_valid]
