@@ -69,8 +69,8 @@ def command(mode, src, outdir, options):
     out = {n: os.path.join(outdir, f"{n}.tif") for n in NAMES}
     if mode.startswith("model"):
         return [QGIS_PROCESS, "run", MODEL, "--", f"DSM={src}",
-                f"nodatamask:mask={out['mask']}", f"fillnodata:filled={out['filled']}",
-                f"meanfilter:smooth={out['smooth']}"]
+                f"nodatamask:Nodata mask={out['mask']}", f"fillnodata:Filled DSM={out['filled']}",
+                f"meanfilter:Smoothed DSM={out['smooth']}"]
     return [QGIS_PROCESS, "run", "tilewise:pipeline", "--", f"PIPELINE={PIPELINE}",
             f"INPUTS={src}", "FUSE=1", "WORKERS=0", f"OPTIONS={options}",
             f"OUTPUT_FOLDER={outdir}"]

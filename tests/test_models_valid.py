@@ -54,6 +54,9 @@ def test_registered_model_validates_and_has_human_names(plugin, path):
     for output in outputs:
         text = output.description()
         assert text and "_" not in text and text[0].isupper(), (output.name(), text)
+        # the name the modeler's output box shows: "nodatamask:Nodata mask" -> "Nodata mask"
+        shown = output.name().split(":", 1)[1]
+        assert "_" not in shown and shown[0].isupper(), output.name()
     # a fresh instance (what the dialog and qgis_process run) is the same model
     created = registry.createAlgorithmById(f"tilewise:{path.stem}")
     assert created.id() == f"tilewise:{path.stem}" and created.displayName() == name
@@ -90,6 +93,6 @@ def test_qgis_process_without_outputs_names_the_mandatory_outputs(plugin_parent_
     text = done.stdout + done.stderr
     assert done.returncode == 1, text
     assert "mandatory parameters were not specified" in text, text
-    for output in ("fill:filled", "slope:slope", "hillshade:hillshade"):
+    for output in ("fill:Filled DEM", "slope:Slope", "hillshade:Hillshade"):
         assert output in text, text
     assert "GeoTIFF" not in text and not list(tmp_path.glob("*.tif"))[1:], text

@@ -72,11 +72,11 @@ def test_seed_model_equals_the_algorithms_by_hand(qgis_env, dem, tmp_path, cache
     model = tmp_path / "model"
     model.mkdir()
     result, stderr = run_json(env, SEED_MODEL, DSM=dem, **{
-        "nodatamask:mask": model / "mask.tif", "fillnodata:filled": model / "filled.tif",
-        "meanfilter:smooth": model / "smooth.tif"})
-    assert result["results"] == {"nodatamask:mask": str(model / "mask.tif"),
-                                 "fillnodata:filled": str(model / "filled.tif"),
-                                 "meanfilter:smooth": str(model / "smooth.tif")}
+        "nodatamask:Nodata mask": model / "mask.tif", "fillnodata:Filled DSM": model / "filled.tif",
+        "meanfilter:Smoothed DSM": model / "smooth.tif"})
+    assert result["results"] == {"nodatamask:Nodata mask": str(model / "mask.tif"),
+                                 "fillnodata:Filled DSM": str(model / "filled.tif"),
+                                 "meanfilter:Smoothed DSM": str(model / "smooth.tif")}
     for name in ("mask", "filled", "smooth"):
         a, profile_a = qh.read_geotiff(by_hand / f"{name}.tif")
         b, profile_b = qh.read_geotiff(model / f"{name}.tif")
@@ -94,11 +94,11 @@ def test_seed_model_by_id(qgis_env, dem, tmp_path):
     # qgis_process 3.22 hands a model output left out to its child as an empty path, which
     # Tilewise's output check refuses: give each one (TEMPORARY_OUTPUT for a temporary file)
     result, _ = run_json(qgis_env, "tilewise:seed_pipeline", DSM=dem, **{
-        "nodatamask:mask": "TEMPORARY_OUTPUT", "fillnodata:filled": "TEMPORARY_OUTPUT",
-        "meanfilter:smooth": tmp_path / "smooth.tif"})
+        "nodatamask:Nodata mask": "TEMPORARY_OUTPUT", "fillnodata:Filled DSM": "TEMPORARY_OUTPUT",
+        "meanfilter:Smoothed DSM": tmp_path / "smooth.tif"})
     assert (tmp_path / "smooth.tif").exists()
-    assert result["results"]["meanfilter:smooth"] == str(tmp_path / "smooth.tif")
-    assert result["results"]["nodatamask:mask"].endswith(".tif")  # deleted when QGIS exits
+    assert result["results"]["meanfilter:Smoothed DSM"] == str(tmp_path / "smooth.tif")
+    assert result["results"]["nodatamask:Nodata mask"].endswith(".tif")  # deleted when QGIS exits
 
 
 def test_build_script_rebuilds_the_same_model(tmp_path):
@@ -152,6 +152,6 @@ def test_cache_mb_setting_0_turns_the_cache_off(qgis_env, dem, tmp_path):
     ini.write_text(ini.read_text() + "\n[tilewise]\ncache_mb=0\n")
     env["QGIS_CUSTOM_CONFIG_PATH"] = str(config)
     result, _ = run_json(env, SEED_MODEL, DSM=dem, **{
-        "nodatamask:mask": tmp_path / "mask.tif", "fillnodata:filled": tmp_path / "filled.tif",
-        "meanfilter:smooth": tmp_path / "smooth.tif"})
+        "nodatamask:Nodata mask": tmp_path / "mask.tif", "fillnodata:Filled DSM": tmp_path / "filled.tif",
+        "meanfilter:Smoothed DSM": tmp_path / "smooth.tif"})
     assert CACHED not in "\n".join(result["log"].get("info", []))

@@ -8,11 +8,11 @@ Usage (QGIS's Python, headless; writes next to this file unless a folder is give
   near infrared = band 4, as in a B, G, R, NIR stack), then a Gaussian filter (SIGMA, default 1
   pixel). Outputs: the NDVI (float32, NaN nodata) and the smoothed NDVI.
       qgis_process.bin run ndvi_smoothing.model3 -- input=stack.tif sigma=1.5 \\
-          ndvi:ndvi=ndvi.tif smooth:ndvi_smooth=smooth.tif
+          "ndvi:NDVI=ndvi.tif" "smooth:Smoothed NDVI=smooth.tif"
 * dem_terrain: fill the DEM's nodata (MAX_DISTANCE, default 100 px), then slope (degrees) and
   hillshade (azimuth 315, altitude 45) of the filled DEM. Outputs: filled DEM, slope, hillshade.
       qgis_process.bin run dem_terrain.model3 -- dem=dem.tif max_distance=100 z_factor=1 \\
-          fill:filled=filled.tif slope:slope=slope.tif hillshade:hillshade=hillshade.tif
+          "fill:Filled DEM=filled.tif" slope:Slope=slope.tif hillshade:Hillshade=hillshade.tif
 
 Every mandatory step parameter is written into the model (the algorithm's default where the
 model does not choose), so that the modeler validates them. The advanced parameters are left
@@ -30,9 +30,9 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 
 NDVI = "(A@4 - A@3) / (A@4 + A@3)"
 #: the models' destination parameters ("child id:output name")
-NDVI_OUTPUT = "smooth:ndvi_smooth"
-NDVI_RAW_OUTPUT = "ndvi:ndvi"
-FILLED_OUTPUT, SLOPE_OUTPUT, HILLSHADE_OUTPUT = "fill:filled", "slope:slope", "hillshade:hillshade"
+NDVI_OUTPUT = "smooth:Smoothed NDVI"
+NDVI_RAW_OUTPUT = "ndvi:NDVI"
+FILLED_OUTPUT, SLOPE_OUTPUT, HILLSHADE_OUTPUT = "fill:Filled DEM", "slope:Slope", "hillshade:Hillshade"
 
 
 def _child(model, child_id, algorithm_id, description, x, y, sources, outputs=None):
@@ -113,11 +113,11 @@ def ndvi_smoothing(expression=NDVI):
         "INPUTS": Source.fromModelParameter("input"),
         "EXPRESSION": Source.fromStaticValue(expression),
         "OUTPUT_TYPE": Source.fromStaticValue(6)},  # Float32
-        {"ndvi": ("OUTPUT", "NDVI")})
+        {"NDVI": ("OUTPUT", "NDVI")})
     _child(model, "smooth", "tilewise:gaussianfilter", "Gaussian smoothing", 150, 250, {
         "INPUT": Source.fromChildOutput("ndvi", "OUTPUT"),
         "SIGMA": Source.fromModelParameter("sigma")},
-        {"ndvi_smooth": ("OUTPUT", "Smoothed NDVI")})
+        {"Smoothed NDVI": ("OUTPUT", "Smoothed NDVI")})
     return complete_child_parameters(model)
 
 
@@ -148,20 +148,20 @@ def dem_terrain():
         "INPUT": Source.fromModelParameter("dem"),
         "BAND": Source.fromStaticValue(1),
         "MAX_DISTANCE": Source.fromModelParameter("max_distance")},
-        {"filled": ("OUTPUT", "Filled DEM")})
+        {"Filled DEM": ("OUTPUT", "Filled DEM")})
     _child(model, "slope", "tilewise:slope", "Slope", 50, 250, {
         "INPUT": Source.fromChildOutput("fill", "OUTPUT"),
         "BAND": Source.fromStaticValue(1),
         "UNITS": Source.fromStaticValue(0),
         "Z_FACTOR": Source.fromModelParameter("z_factor")},
-        {"slope": ("OUTPUT", "Slope")})
+        {"Slope": ("OUTPUT", "Slope")})
     _child(model, "hillshade", "tilewise:hillshade", "Hillshade", 300, 250, {
         "INPUT": Source.fromChildOutput("fill", "OUTPUT"),
         "BAND": Source.fromStaticValue(1),
         "AZIMUTH": Source.fromStaticValue(315.0),
         "ALTITUDE": Source.fromStaticValue(45.0),
         "Z_FACTOR": Source.fromModelParameter("z_factor")},
-        {"hillshade": ("OUTPUT", "Hillshade")})
+        {"Hillshade": ("OUTPUT", "Hillshade")})
     return complete_child_parameters(model)
 
 

@@ -9,7 +9,8 @@ MAX_DISTANCE 100) -> meanfilter (the filled raster, SIZE 3); outputs mask, fille
 Its name is "Seed Pipeline"; its id once the provider loads it is tilewise:seed_pipeline (the
 file's name). Run it by file or by id:
     qgis_process.bin run resources/models/seed_pipeline.model3 -- DSM=dsm.tif \\
-        nodatamask:mask=mask.tif fillnodata:filled=filled.tif meanfilter:smooth=smooth.tif
+        "nodatamask:Nodata mask=mask.tif" "fillnodata:Filled DSM=filled.tif" \\
+        "meanfilter:Smoothed DSM=smooth.tif"
 """
 
 import os
@@ -59,9 +60,9 @@ def build_model():
                     "Tilewise's shared-memory cache by the next step instead of being read "
                     "again (TILEWISE_CACHE=0 turns that off).",
         "DSM": "The DSM (a file-based GDAL raster, band 1, with a nodata value).",
-        "nodatamask:mask": "1 where the DSM is nodata, else 0 (uint8).",
-        "fillnodata:filled": "The DSM with its holes filled.",
-        "meanfilter:smooth": "The filled DSM, 3x3 mean."})
+        "nodatamask:Nodata mask": "1 where the DSM is nodata, else 0 (uint8).",
+        "fillnodata:Filled DSM": "The DSM with its holes filled.",
+        "meanfilter:Smoothed DSM": "The filled DSM, 3x3 mean."})
     dsm = QgsProcessingParameterRasterLayer("DSM", "DSM")
     parameter = QgsProcessingModelParameter("DSM")
     parameter.setPosition(QPointF(120, 60))
@@ -86,17 +87,17 @@ def build_model():
 
     child("nodatamask", "tilewise:nodatamask",
           {"INPUT": Source.fromModelParameter("DSM"), "BAND": Source.fromStaticValue(1)},
-          "mask", "Nodata mask", 60)
+          "Nodata mask", "Nodata mask", 60)
     child("fillnodata", "tilewise:fillnodata",
           {"INPUT": Source.fromModelParameter("DSM"), "BAND": Source.fromStaticValue(1),
            "MASK": Source.fromChildOutput("nodatamask", "OUTPUT"),
            "MAX_DISTANCE": Source.fromStaticValue(100),
            "SMOOTHING_ITERATIONS": Source.fromStaticValue(0)},
-          "filled", "Filled DSM", 180)
+          "Filled DSM", "Filled DSM", 180)
     child("meanfilter", "tilewise:meanfilter",
           {"INPUT": Source.fromChildOutput("fillnodata", "OUTPUT"),
            "SIZE": Source.fromStaticValue(3)},
-          "smooth", "Smoothed DSM", 300)
+          "Smoothed DSM", "Smoothed DSM", 300)
     from build_models import complete_child_parameters
 
     complete_child_parameters(model)
