@@ -187,7 +187,8 @@ class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
         return True, ""
 
     def prepareAlgorithm(self, parameters, context, feedback):
-        # Runs in the main thread: resolve layers to paths here, not in processAlgorithm.
+        # Runs in the main thread: resolve layers to paths here, not in processAlgorithm (the
+        # output, though, is resolved there: see processAlgorithm).
         # The checks run again: model children and pipelines may skip checkParameterValues.
         for name, problem in chain(self._unloadableInputs(parameters, context),
                                    self._allErrors(parameters, context)):
@@ -197,13 +198,17 @@ class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
             self._sources[name] = ([file_path(item) for item in layer]
                                    if isinstance(layer, list) else file_path(layer))
         if self.RASTER_OUTPUT:
-            self._output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
             self._options = parse_options(self.parameterAsString(parameters, self.OPTIONS,
                                                                  context))
             self._driver = self._outputDriver(parameters, context)
         return True
 
     def processAlgorithm(self, parameters, context, feedback):
+        if self.RASTER_OUTPUT:
+            # Resolved here, on the context the run's results come from: the dialog runs this
+            # in a task with a context of its own, and only that context's layers to load
+            # (which parameterAsOutputLayer registers) reach the project.
+            self._output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         bridge = FeedbackBridge(feedback)
         workers = self.parameterAsInt(parameters, self.WORKERS, context)
         tile_size = self.parameterAsInt(parameters, self.TILE_SIZE, context)

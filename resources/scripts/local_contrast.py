@@ -6,7 +6,7 @@ The border is handled by reflection (``scipy.ndimage`` ``mode="reflect"``). Noda
 pixels (and NaN) are left out of the window; a nodata pixel stays nodata. Output:
 same data type and nodata value as the input (NaN nodata for float inputs without one).
 
-Ordinary Python: it runs with the rights of QGIS and of each worker process.
+Ordinary Python: it runs with your rights, in worker processes (never in QGIS itself).
 """
 
 import numpy as np

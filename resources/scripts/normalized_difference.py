@@ -5,7 +5,7 @@ of the single input raster. Output: float32, NaN where either band is nodata or 
 or where b1 + b2 == 0. With the defaults on a Sentinel-2-like stack this is the NDVI.
 
 Load it with ``tilewise.engine.custom.load_filter(path)``; this file is ordinary Python
-and runs with the rights of QGIS and of each worker process.
+and runs with your rights, in worker processes (never in QGIS itself).
 """
 
 import numpy as np

@@ -5,7 +5,7 @@ Parameters: ``low`` and ``high`` (required numbers, low < high): ``low`` maps to
 output's nodata value. Useful for quicklooks: take ``low``/``high`` from
 ``tilewise.engine.statistics.statistics`` percentiles (e.g. 2 and 98).
 
-Ordinary Python: it runs with the rights of QGIS and of each worker process.
+Ordinary Python: it runs with your rights, in worker processes (never in QGIS itself).
 """
 
 import numpy as np
