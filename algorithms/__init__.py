@@ -8,12 +8,15 @@ from .fillnodata import FillNodata
 from .meanfilter import MeanFilter
 from .nodatamask import NodataMask
 from .pipeline import PipelineAlgorithm
+from .samplepoints import SamplePoints
 from .statistics import RasterStatistics
 from .zonalstatistics import ZonalStatistics
 
 ALGORITHMS = [NodataMask, FillNodata, MeanFilter, *smoothing.ALGORITHMS, *focal.ALGORITHMS,
               *morphology.ALGORITHMS, *edges.ALGORITHMS, *terrain.ALGORITHMS, BandMath,
-              RasterStatistics, CustomFilter, PipelineAlgorithm, ZonalStatistics]
+              RasterStatistics, CustomFilter, PipelineAlgorithm, ZonalStatistics,
+              SamplePoints]
 
 __all__ = ["ALGORITHMS", "ICON_PATH", "BandMath", "CustomFilter", "FillNodata", "MeanFilter",
-           "NodataMask", "PipelineAlgorithm", "RasterStatistics", "ZonalStatistics"]
+           "NodataMask", "PipelineAlgorithm", "RasterStatistics", "SamplePoints",
+           "ZonalStatistics"]
