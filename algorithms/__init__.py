@@ -5,6 +5,7 @@ from .bandmath import BandMath
 from .base import ICON_PATH
 from .customfilter import CustomFilter
 from .fillnodata import FillNodata
+from .geometrymask import GeometryMask
 from .meanfilter import MeanFilter
 from .nodatamask import NodataMask
 from .pipeline import PipelineAlgorithm
@@ -15,8 +16,8 @@ from .zonalstatistics import ZonalStatistics
 ALGORITHMS = [NodataMask, FillNodata, MeanFilter, *smoothing.ALGORITHMS, *focal.ALGORITHMS,
               *morphology.ALGORITHMS, *edges.ALGORITHMS, *terrain.ALGORITHMS, BandMath,
               RasterStatistics, CustomFilter, PipelineAlgorithm, ZonalStatistics,
-              SamplePoints]
+              SamplePoints, GeometryMask]
 
-__all__ = ["ALGORITHMS", "ICON_PATH", "BandMath", "CustomFilter", "FillNodata", "MeanFilter",
-           "NodataMask", "PipelineAlgorithm", "RasterStatistics", "SamplePoints",
+__all__ = ["ALGORITHMS", "ICON_PATH", "BandMath", "CustomFilter", "FillNodata", "GeometryMask",
+           "MeanFilter", "NodataMask", "PipelineAlgorithm", "RasterStatistics", "SamplePoints",
            "ZonalStatistics"]

@@ -1,0 +1,193 @@
+"""tilewise:geometrymask: GRIDR's validity mask from polygons and an optional raster mask."""
+
+import numpy as np
+from qgis.core import (QgsProcessing,
+                       QgsProcessingException,
+                       QgsProcessingParameterBoolean,
+                       QgsProcessingParameterFeatureSource,
+                       QgsProcessingParameterNumber,
+                       QgsProcessingParameterRasterDestination,
+                       QgsProcessingParameterRasterLayer,
+                       QgsProcessingParameterString)
+
+from ..engine import InputError, Profile, check_options, parse_options
+from ..engine.rasterio_io import read_profile
+from ..engine.vector import geometry_mask
+from .base import TilewiseAlgorithm
+from .checks import OUTPUT_EXTENSIONS, file_path, same_file
+from .vectors import coordinate_transform, raster_crs, read_features
+
+
+class GeometryMask(TilewiseAlgorithm):
+    INPUT = "INPUT"
+    VALID = "VALID"
+    INVALID = "INVALID"
+    RASTER_MASK = "RASTER_MASK"
+    MASK_VALID_VALUE = "MASK_VALID_VALUE"
+    VALID_VALUE = "VALID_VALUE"
+    INVALID_VALUE = "INVALID_VALUE"
+    ALL_TOUCHED = "ALL_TOUCHED"
+    OPTIONS = "OPTIONS"
+    OUTPUT = "OUTPUT"
+
+    RASTER_INPUTS = (RASTER_MASK,)   # INPUT only gives the grid: its pixels are never read
+    RASTER_OUTPUT = False
+    ENGINE_PARAMETERS = {**TilewiseAlgorithm.ENGINE_PARAMETERS, "path": RASTER_MASK,
+                         "inputs": RASTER_MASK, "raster_mask": RASTER_MASK,
+                         "valid_value": VALID_VALUE, "invalid_value": INVALID_VALUE,
+                         "geometry": VALID, "options": OPTIONS, "output": OUTPUT}
+
+    def name(self):
+        return "geometrymask"
+
+    def displayName(self):
+        return self.tr("Geometry mask")
+
+    def group(self):
+        return self.tr("Vectors")
+
+    def groupId(self):
+        return "vectors"
+
+    def tags(self):
+        return self.tr("mask,validity,rasterize,burn,polygons,clouds,GRIDR,all touched"
+                       ).split(",")
+
+    def helpText(self):
+        return self.tr(
+            "A validity mask (Byte) on the grid of a reference raster, by GRIDR's rule: a "
+            "pixel is valid unless the raster mask marks it invalid, or VALID polygons are "
+            "given and none of them holds it, or one of the INVALID polygons holds it.\n"
+            "INPUT: the reference raster: the mask has its size, geotransform and CRS (its "
+            "pixels are not read).\n"
+            "VALID: optional polygons of the valid area. INVALID: optional polygons of "
+            "invalid areas (clouds, for example); both in any CRS, reprojected to the "
+            "grid's.\n"
+            "RASTER_MASK: optional raster on the same grid; pixels whose band 1 differs from "
+            "MASK_VALID_VALUE (default 1) are invalid.\n"
+            "VALID_VALUE, INVALID_VALUE: the output values (0 to 255; default 1 and 0).\n"
+            "ALL_TOUCHED: a polygon holds every pixel it touches (default: the pixels whose "
+            "centre it holds, GDAL's rasterize rule). The result equals rasterize of the "
+            "polygons on the whole grid.\n"
+            "OPTIONS: GDAL GeoTIFF creation options, KEY=VALUE|KEY=VALUE.")
+
+    def initParameters(self):
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.INPUT, self.tr("Reference raster (grid)")))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.VALID, self.tr("Valid area polygons"), [QgsProcessing.TypeVectorPolygon],
+            optional=True))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.INVALID, self.tr("Invalid area polygons"), [QgsProcessing.TypeVectorPolygon],
+            optional=True))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.RASTER_MASK, self.tr("Raster mask (same grid)"), optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MASK_VALID_VALUE, self.tr("Valid value in the raster mask"),
+            QgsProcessingParameterNumber.Double, 1))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.VALID_VALUE, self.tr("Output value of valid pixels"),
+            QgsProcessingParameterNumber.Integer, 1, minValue=0, maxValue=255))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.INVALID_VALUE, self.tr("Output value of invalid pixels"),
+            QgsProcessingParameterNumber.Integer, 0, minValue=0, maxValue=255))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.ALL_TOUCHED, self.tr("Every pixel a polygon touches (all touched)"), False))
+        self.addParameter(QgsProcessingParameterString(
+            self.OPTIONS, self.tr("Additional creation options"), "", optional=True))
+
+    def initOutputs(self):
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT, self.tr("Mask")))
+
+    def _grid(self, parameters, context):
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        return layer, (read_profile(file_path(layer)) if layer is not None else None)
+
+    def parameterErrors(self, parameters, context):
+        try:
+            layer, grid = self._grid(parameters, context)
+        except InputError as error:
+            yield self.INPUT, error.message
+            return
+        if layer is None:
+            yield self.INPUT, self.tr("could not load the reference raster")
+            return
+        if layer.providerType() != "gdal":
+            yield self.INPUT, self.tr("layer '{}' is not a GDAL raster file").format(
+                layer.name())
+            return
+        mask = self.parameterAsRasterLayer(parameters, self.RASTER_MASK, context)
+        if mask is not None and parameters.get(self.RASTER_MASK):
+            profile = read_profile(file_path(mask))
+            if (profile.height, profile.width) != (grid.height, grid.width) or \
+                    not grid.same_grid(profile):
+                yield self.RASTER_MASK, self.tr(
+                    "the raster mask ({} x {} pixels) is not on the grid of the reference "
+                    "raster ({} x {} pixels, same CRS and geotransform needed)").format(
+                    profile.width, profile.height, grid.width, grid.height)
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        import os
+        if os.path.splitext(output)[1].lower() not in OUTPUT_EXTENSIONS:
+            yield self.OUTPUT, self.tr(
+                "the output must be a GeoTIFF file (.tif or .tiff), got '{}'").format(output)
+        for name, other in ((self.INPUT, layer), (self.RASTER_MASK, mask)):
+            if other is not None and same_file(file_path(other), output):
+                yield self.OUTPUT, self.tr("'{}' is also the {} raster; choose another "
+                                           "output file").format(output, name)
+        yield from self.fileOutputErrors(self.OUTPUT, output)
+        try:
+            check_options(self.parameterAsString(parameters, self.OPTIONS, context))
+        except InputError as error:
+            yield self.OPTIONS, error.message
+
+    def engineOps(self, parameters, context):
+        return []
+
+    def prepareAlgorithm(self, parameters, context, feedback):
+        ok = super().prepareAlgorithm(parameters, context, feedback)
+        layer, self._grid_profile = self._grid(parameters, context)
+        self._grid_crs = layer.crs()
+        self._output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        return ok
+
+    def _polygons(self, parameters, name, context, feedback):
+        if not parameters.get(name):
+            return None
+        source = self.parameterAsSource(parameters, name, context)
+        if source is None:
+            raise QgsProcessingException(self.invalidSourceError(parameters, name))
+        target = self._grid_crs if self._grid_crs.isValid() else raster_crs(self._grid_profile)
+        transform = coordinate_transform(source.sourceCrs(), target, context)
+        _, wkbs, _ = read_features(source, transform, feedback, name)
+        return wkbs
+
+    def runEngine(self, eng, rasters, parameters, context, bridge):
+        feedback = bridge._feedback
+        grid = self._grid_profile
+        valid = self._polygons(parameters, self.VALID, context, feedback)
+        invalid = self._polygons(parameters, self.INVALID, context, feedback)
+        raster_mask = rasters.get(self.RASTER_MASK)
+        feedback.setProgressText(self.tr("Burning polygons"))
+        mask = geometry_mask(
+            (grid.height, grid.width), grid.transform, valid=valid, invalid=invalid,
+            raster_mask=raster_mask.array[0] if raster_mask is not None else None,
+            mask_valid_value=self.parameterAsDouble(parameters, self.MASK_VALID_VALUE,
+                                                    context),
+            valid_value=self.parameterAsInt(parameters, self.VALID_VALUE, context),
+            invalid_value=self.parameterAsInt(parameters, self.INVALID_VALUE, context),
+            all_touched=self.parameterAsBoolean(parameters, self.ALL_TOUCHED, context),
+            workers=eng.workers)
+        profile = Profile(count=1, height=grid.height, width=grid.width, dtype="uint8",
+                          crs_wkt=grid.crs_wkt, transform=grid.transform, nodata=None,
+                          descriptions=("validity mask",))
+        out = eng.create(profile)
+        np.copyto(out.writable_array()[0], mask)
+        return out
+
+    def writeResults(self, eng, result, parameters, context, feedback):
+        feedback.setProgressText(self.tr("Writing {}").format(self._output))
+        eng.write(result, self._output,
+                  options=parse_options(self.parameterAsString(parameters, self.OPTIONS,
+                                                               context)))
+        return {self.OUTPUT: self._output}
