@@ -60,16 +60,18 @@ class GeometryMask(TilewiseAlgorithm):
             "given and none of them holds it, or one of the INVALID polygons holds it.\n"
             "INPUT: the reference raster: the mask has its size, geotransform and CRS (its "
             "pixels are not read).\n"
-            "VALID: optional polygons of the valid area. INVALID: optional polygons of "
-            "invalid areas (clouds, for example); both in any CRS, reprojected to the "
-            "grid's.\n"
+            "VALID: optional polygons of the valid area, in any CRS (reprojected to the "
+            "grid's).\n"
+            "INVALID: optional polygons of invalid areas (clouds, for example), in any CRS "
+            "(reprojected to the grid's).\n"
             "RASTER_MASK: optional raster on the same grid; pixels whose band 1 differs from "
             "MASK_VALID_VALUE (default 1) are invalid.\n"
-            "VALID_VALUE, INVALID_VALUE: the output values (0 to 255; default 1 and 0).\n"
+            "VALID_VALUE: the output value of valid pixels (0 to 255; default 1).\n"
+            "INVALID_VALUE: the output value of invalid pixels (0 to 255; default 0).\n"
             "ALL_TOUCHED: a polygon holds every pixel it touches (default: the pixels whose "
             "centre it holds, GDAL's rasterize rule). The result equals rasterize of the "
             "polygons on the whole grid.\n"
-            "OPTIONS: GDAL GeoTIFF creation options, KEY=VALUE|KEY=VALUE.")
+            "OUTPUT: the mask, one Byte band on the grid of INPUT.")
 
     def initParameters(self):
         self.addParameter(QgsProcessingParameterRasterLayer(

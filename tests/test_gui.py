@@ -60,6 +60,20 @@ SCRIPT = textwrap.dedent('''
             toolbox.searchBox.setText("tilewise")
             settle()
             shoot(iface.mainWindow(), "toolbox.png")
+            from processing.gui.ConfigDialog import ConfigDialog
+            options = ConfigDialog()
+            providers = options.model.findItems("Providers")[0]
+            for row in range(providers.rowCount()):
+                group = providers.child(row, 0)
+                if group.text() == "Tilewise":
+                    report["options"] = [group.child(r, 0).text()
+                                         for r in range(group.rowCount())]
+                    options.tree.expand(options.model.indexFromItem(providers))
+                    options.tree.expand(options.model.indexFromItem(group))
+            options.resize(900, 600)
+            options.show()
+            shoot(options, "options_providers_tilewise.png")
+            options.close()
             for alg in algorithms:
                 if isinstance(alg, QgsProcessingModelAlgorithm):
                     continue
@@ -149,7 +163,13 @@ def test_dialogs_modeler_and_screenshots(tmp_path, plugin_parent_dir):
     for model_id, entry in report["models"].items():
         assert "error" not in entry, (model_id, entry["error"])
         assert entry["validate"] == [] and entry["items"] > 3, (model_id, entry)
-    for name in ("toolbox.png", "dialog_fillnodata.png", "modeler_seed_pipeline.png"):
+    from tilewise.provider import settings
+
+    # Processing > Options > Providers > Tilewise lists every setting (sorted by the dialog)
+    assert sorted(report["options"]) == sorted(description for description, _, _ in
+                                               settings.SETTINGS.values())
+    for name in ("toolbox.png", "dialog_fillnodata.png", "modeler_seed_pipeline.png",
+                 "options_providers_tilewise.png"):
         assert (IMG / name).stat().st_size > 10000, name  # a real picture, not an empty grab
 
 

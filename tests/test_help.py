@@ -73,8 +73,9 @@ def test_help_uses_labels_and_shares_the_performance_section(algorithms):
         for line in lines:
             head = line.split(": ", 1)[0]
             assert head not in names, (alg.id(), line)  # "MAX_DISTANCE: ..." -> its label
-        for parameter in alg.parameterDefinitions():
-            if parameter.flags() & QgsProcessingParameterDefinition.FlagAdvanced:
+        for parameter in alg.parameterDefinitions():  # inputs: by label (outputs may be)
+            if parameter.flags() & QgsProcessingParameterDefinition.FlagAdvanced or \
+                    parameter.isDestination():
                 continue
             assert parameter.description() in text, (alg.id(), parameter.name())
         # the shared section is one line here, not the paragraphs of every algorithm
