@@ -17,7 +17,8 @@ from qgis.PyQt.QtCore import QVariant
 
 from ..engine.vector import sample_points
 from .base import TilewiseAlgorithm
-from .vectors import coordinate_transform, raster_crs, sink_error, write_features
+from .vectors import (coordinate_transform, fast_gpkg, points_of, raster_crs, read_arrow,
+                      sink_error, write_features, write_gpkg)
 
 
 def field_type(dtype):
@@ -107,15 +108,34 @@ class SamplePoints(TilewiseAlgorithm):
                                                        context).crs()
         return ok
 
-    def runEngine(self, eng, rasters, parameters, context, bridge):
-        raster = rasters[self.RASTERCOPY]
-        profile = raster.profile
-        source = self.parameterAsSource(parameters, self.INPUT, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        feedback = bridge._feedback
-        target = self._raster_crs if self._raster_crs.isValid() else raster_crs(profile)
-        transform = coordinate_transform(source.sourceCrs(), target, context)
+    def _warn_multipart(self, bridge, fid, parts, count):
+        if count <= 10:
+            bridge.warning(self.tr("Feature {} is a multipoint of {} points: not sampled "
+                                   "(NULL)").format(fid, parts))
+
+    def _read_fast(self, path, layer_name, transform, bridge):
+        """Feature ids and coordinates from GDAL's Arrow stream."""
+        fids, geoms = read_arrow(path, layer_name, fixed=True)
+        x, y, parts = points_of(geoms)
+        nan = float("nan")
+        multi = parts > 1
+        for count, i in enumerate(np.flatnonzero(multi), start=1):
+            self._warn_multipart(bridge, fids[i], parts[i], count)
+        x[multi] = y[multi] = nan
+        if transform is not None:
+            for i in np.flatnonzero(np.isfinite(x) & np.isfinite(y)):
+                x[i], y[i] = self._transformed(transform, x[i], y[i])
+        return fids, x, y, int(multi.sum())
+
+    @staticmethod
+    def _transformed(transform, x, y):
+        try:
+            point = transform.transform(QgsPointXY(x, y))
+            return point.x(), point.y()
+        except QgsCsException:
+            return float("nan"), float("nan")  # cannot be placed on the raster: NULL
+
+    def _read_features(self, source, transform, bridge):
         features, xs, ys = [], [], []
         nan = float("nan")
         multipart = 0
@@ -129,50 +149,73 @@ class SamplePoints(TilewiseAlgorithm):
                     if part.numGeometries() == 1:
                         part = part.geometryN(0)
                     else:
-                        part = None
                         multipart += 1
-                        if multipart <= 10:
-                            bridge.warning(self.tr(
-                                "Feature {} is a multipoint of {} points: not sampled (NULL)"
-                            ).format(feature.id(), geometry.constGet().numGeometries()))
+                        self._warn_multipart(bridge, feature.id(), part.numGeometries(),
+                                             multipart)
+                        part = None
                 if part is not None:
                     x, y = part.x(), part.y()
                     if transform is not None:
-                        try:
-                            point = transform.transform(QgsPointXY(x, y))
-                            x, y = point.x(), point.y()
-                        except QgsCsException:
-                            x = y = nan  # cannot be placed on the raster: NULL
+                        x, y = self._transformed(transform, x, y)
             xs.append(x)
             ys.append(y)
-            if feedback.isCanceled():
+            if bridge.cancel():
                 return None
+        return features, np.array(xs, dtype=np.float64), np.array(ys, dtype=np.float64), \
+            multipart
+
+    def runEngine(self, eng, rasters, parameters, context, bridge):
+        raster = rasters[self.RASTERCOPY]
+        profile = raster.profile
+        source = self.parameterAsSource(parameters, self.INPUT, context)
+        if source is None:
+            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
+        target = self._raster_crs if self._raster_crs.isValid() else raster_crs(profile)
+        transform = coordinate_transform(source.sourceCrs(), target, context)
+        fast = fast_gpkg(self, parameters, context, self.INPUT, self.OUTPUT)
+        if fast is not None:
+            bridge.debug("Tilewise: GeoPackage fast path, {} -> {}".format(fast[0], fast[2]))
+            read = self._read_fast(fast[0], fast[1], transform, bridge)
+        else:
+            read = self._read_features(source, transform, bridge)
+        if read is None:
+            return None
+        features, xs, ys, multipart = read
         if multipart > 10:
             bridge.warning(self.tr("{} multipoints of several points in all: not sampled"
                                    ).format(multipart))
         values, valid = sample_points(raster.array, np.column_stack((xs, ys)),
                                       profile.transform, nodata=profile.nodata)
-        return features, values, valid, source, profile
+        return features, values, valid, source, profile, fast
 
     def writeResults(self, eng, result, parameters, context, feedback):
         if result is None:
             return {}
-        features, values, valid, source, profile = result
+        features, values, valid, source, profile, fast = result
         prefix = self.parameterAsString(parameters, self.COLUMN_PREFIX, context)
-        fields = QgsFields(source.fields())
         kind, type_name = field_type(profile.dtype)
-        for band in range(1, profile.count + 1):
-            fields.append(QgsField(prefix + str(band), kind, type_name))
-        sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
-                                          source.wkbType(), source.sourceCrs())
-        if sink is None:
-            raise sink_error(self, parameters, self.OUTPUT)
-        columns = []
+        names = [prefix + str(band) for band in range(1, profile.count + 1)]
         cast = float if kind == QVariant.Double else int
+        columns = []
         for band in range(profile.count):
             column = [cast(v) if ok else None
                       for v, ok in zip(values[:, band].tolist(), valid[:, band].tolist())]
             columns.append(column)
+        if fast is not None:
+            from osgeo import ogr
+            ogr_kind = {QVariant.Double: ogr.OFTReal, QVariant.Int: ogr.OFTInteger}.get(
+                kind, ogr.OFTInteger64)
+            path = write_gpkg(*fast, [(n, ogr_kind) for n in names], features, columns,
+                              context, self.OUTPUT)
+            feedback.setProgress(100)
+            return {self.OUTPUT: path}
+        fields = QgsFields(source.fields())
+        for name in names:
+            fields.append(QgsField(name, kind, type_name))
+        sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
+                                          source.wkbType(), source.sourceCrs())
+        if sink is None:
+            raise sink_error(self, parameters, self.OUTPUT)
         write_features(sink, features, columns, feedback)
         feedback.setProgress(100)
         return {self.OUTPUT: dest}

@@ -1,5 +1,6 @@
 """tilewise:zonalstatistics: statistics of a raster band inside each polygon of a layer."""
 
+import numpy as np
 from qgis.core import (QgsField,
                        QgsFields,
                        QgsProcessing,
@@ -14,12 +15,13 @@ from qgis.core import (QgsField,
 from qgis.PyQt.QtCore import QVariant
 
 from ..engine import InputError
-from ..engine.vector import zonal_statistics
+from ..engine.vector import from_wkb, zonal_statistics
 from ..engine.vector.zonal import STATISTICS, percentile_name
 from .base import TilewiseAlgorithm
 from .statistics import parse_percentiles
-from .vectors import (coordinate_transform, null_if_nan, raster_crs, raster_extent,
-                      read_features, sink_error, write_features)
+from .vectors import (coordinate_transform, fast_gpkg, null_if_nan, raster_crs,
+                      raster_extent, read_arrow, read_features, sink_error, write_features,
+                      write_gpkg)
 
 #: labels of STATISTICS, as native:zonalstatisticsfb's (then the nodata count)
 LABELS = ("Count", "Sum", "Mean", "Median", "St dev", "Minimum", "Maximum", "Range",
@@ -169,9 +171,26 @@ class ZonalStatistics(TilewiseAlgorithm):
         target = self._raster_crs if self._raster_crs.isValid() else raster_crs(profile)
         transform = coordinate_transform(source.sourceCrs(), target, context)
         bridge.step(0)
-        features, wkbs, boxes = read_features(source, transform, bridge._feedback, self.INPUT)
         extent = raster_extent(profile)
-        missing = [box is None or not box.intersects(extent) for box in boxes]
+        fast = fast_gpkg(self, parameters, context, self.INPUT, self.OUTPUT) \
+            if transform is None else None
+        rings = None
+        if fast is not None:
+            features, wkbs = read_arrow(fast[0], fast[1])
+            try:
+                rings = from_wkb(wkbs)
+            except InputError:  # curves: QGIS segmentizes them
+                fast = None
+        if fast is not None:
+            bridge.debug("Tilewise: GeoPackage fast path, {} -> {}".format(fast[0], fast[2]))
+            box = rings.bounds()
+            missing = ~((box[:, 0] <= extent.xMaximum()) & (box[:, 2] >= extent.xMinimum()) &
+                        (box[:, 1] <= extent.yMaximum()) & (box[:, 3] >= extent.yMinimum()))
+            wkbs = rings
+        else:
+            features, wkbs, boxes = read_features(source, transform, bridge._feedback,
+                                                  self.INPUT)
+            missing = [box is None or not box.intersects(extent) for box in boxes]
         bridge._feedback.setProgressText(self.tr("Computing statistics of {} features").format(
             len(features)))
         statistics = self._statistics(parameters, context)
@@ -186,11 +205,20 @@ class ZonalStatistics(TilewiseAlgorithm):
                     10 + 85 * f), cancel=bridge.cancel)
         except InputError:
             raise
-        return features, result, missing, source
+        return features, result, missing, source, fast
 
     def writeResults(self, eng, result, parameters, context, feedback):
-        features, values, missing, source = result
+        features, values, missing, source, fast = result
         columns = self._columns(parameters, context)
+        if fast is not None:
+            from osgeo import ogr
+            out = [[None if gone else null_if_nan(v) for v, gone in
+                    zip(values[key].tolist(), np.asarray(missing).tolist())]
+                   for key, _ in columns]
+            path = write_gpkg(*fast, [(name, ogr.OFTReal) for _, name in columns], features,
+                              out, context, self.OUTPUT)
+            feedback.setProgress(100)
+            return {self.OUTPUT: path}
         fields = QgsFields(source.fields())
         for _, name in columns:
             fields.append(QgsField(name, QVariant.Double, "double precision"))

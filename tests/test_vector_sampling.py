@@ -154,3 +154,29 @@ def test_processing_prefix_collision_is_named(processing, tmp_path):
         processing.run("tilewise:samplepoints", {"INPUT": layer, "RASTERCOPY": raster,
                                                  "COLUMN_PREFIX": "S_", "OUTPUT": "memory:"})
     assert "COLUMN_PREFIX" in str(info.value) and "'S_2'" in str(info.value)
+
+
+def test_geopackage_fast_path_equals_native(processing, tmp_path):
+    """A .gpkg path in and out takes GDAL's Arrow stream and an SQL update; same values."""
+    import vector_helpers as vh
+
+    rng = np.random.default_rng(4)
+    array = rng.normal(size=(2, H, W)).astype(np.float32)
+    array[:, rng.random((H, W)) < 0.1] = -99
+    raster = qh.write_geotiff(tmp_path / "r.tif", array, nodata=-99, transform=TRANSFORM)
+    points = vh.save_gpkg(point_layer(random_points(rng, 300)), tmp_path / "points.gpkg")
+    native = processing.run("native:rastersampling", {
+        "INPUT": points, "RASTERCOPY": raster, "COLUMN_PREFIX": "S_",
+        "OUTPUT": "memory:"})["OUTPUT"]
+    out = str(tmp_path / "sampled.gpkg")
+    result = processing.run("tilewise:samplepoints", {
+        "INPUT": points, "RASTERCOPY": raster, "COLUMN_PREFIX": "S_", "OUTPUT": out})
+    assert result["OUTPUT"] == out
+    from osgeo import ogr
+    assert ogr.Open(out).GetLayer(0).GetName() == "points"  # a copy of the input file
+    a = [r[1:] for r in vh.rows_of(native, key=1)]   # [fid, id, S_1, S_2] in the gpkg
+    b = [r[1:] for r in vh.rows_of(out, key=1)]
+    assert a == b and sum(r[1] is None for r in b) > 10
+    from qgis.core import QgsVectorLayer
+    layer = QgsVectorLayer(out, "out", "ogr")
+    assert layer.featureCount() == 300 and layer.hasSpatialIndex() in (1, 2)  # kept

@@ -247,3 +247,22 @@ def test_processing_bad_parameters_are_named(processing, band, geoms, tmp_path):
         with pytest.raises(QgsProcessingException) as info:
             processing.run("tilewise:zonalstatistics", {**base, **extra})
         assert name in str(info.value) and text in str(info.value), str(info.value)
+
+
+def test_geopackage_fast_path_equals_sink_path(processing, band, geoms, tmp_path):
+    """A .gpkg path in and out takes GDAL's Arrow stream and an SQL update; same values as
+    the QGIS feature-sink path (memory output)."""
+    raster = qh.write_geotiff(tmp_path / "band.tif", band, nodata=NODATA, transform=TRANSFORM)
+    path = vh.save_gpkg(polygon_layer(geoms), tmp_path / "zones.gpkg")
+    params = {"INPUT": path, "INPUT_RASTER": raster, "STATISTICS": list(range(13)),
+              "PERCENTILES": "50", "WORKERS": 2}
+    slow = processing.run("tilewise:zonalstatistics", {**params, "OUTPUT": "memory:"})
+    out = str(tmp_path / "stats.gpkg")
+    fast = processing.run("tilewise:zonalstatistics", {**params, "OUTPUT": out})
+    assert fast["OUTPUT"] == out
+    from osgeo import ogr
+    assert ogr.Open(out).GetLayer(0).GetName() == "zones"  # a copy of the input file
+    a = vh.rows_of(slow["OUTPUT"], key=1)
+    b = vh.rows_of(out, key=1)
+    assert [r[1:] for r in a] == [r[1:] for r in b]
+    assert sum(r[3] is None for r in b) > 0 and sum(r[3] == 0 for r in b) > 0

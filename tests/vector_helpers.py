@@ -71,3 +71,28 @@ def reference_stats(values):
             "stdev": v.std(), "min": v.min(), "max": v.max(), "range": v.max() - v.min(),
             "minority": u[np.argmin(c)], "majority": u[np.argmax(c)], "variety": len(u),
             "variance": v.var()}
+
+
+def save_gpkg(layer, path):
+    """Write a QGIS vector layer to a GeoPackage file (QGIS's writer); returns the path."""
+    from qgis.core import QgsCoordinateTransformContext, QgsVectorFileWriter
+
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    error = QgsVectorFileWriter.writeAsVectorFormatV3(
+        layer, str(path), QgsCoordinateTransformContext(), options)
+    assert error[0] == QgsVectorFileWriter.NoError, error
+    return str(path)
+
+
+def rows_of(layer_or_path, key=0):
+    """Attribute lists sorted by attribute ``key``; NULL (QVariant or None) as None."""
+    from qgis.core import NULL, QgsVectorLayer
+
+    layer = layer_or_path
+    if isinstance(layer_or_path, str):
+        layer = QgsVectorLayer(layer_or_path, "out", "ogr")
+        assert layer.isValid(), layer_or_path
+    rows = [[None if v is None or v == NULL else v for v in f.attributes()]
+            for f in layer.getFeatures()]
+    return sorted(rows, key=lambda r: r[key])

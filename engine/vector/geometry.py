@@ -48,6 +48,18 @@ class Rings:
         return Rings(self.xy[offsets[0]:offsets[-1]], offsets - offsets[0],
                      self.feature[r0:r1] - start, stop - start)
 
+    def bounds(self):
+        """(count, 4) float64 ``xmin, ymin, xmax, ymax`` of each feature; NaN without rings."""
+        out = np.full((self.count, 4), np.nan)
+        if len(self.xy):
+            owner = np.repeat(self.feature, np.diff(self.offsets))
+            starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+            f = owner[starts]
+            for k, (ufunc, axis) in enumerate(((np.minimum, 0), (np.minimum, 1),
+                                               (np.maximum, 0), (np.maximum, 1))):
+                out[f, k] = ufunc.reduceat(self.xy[:, axis], starts)
+        return out
+
     def transformed(self, transform):
         """The rings in pixel coordinates (column, row) of a raster with ``transform``."""
         return Rings(world_to_pixel(self.xy, transform), self.offsets, self.feature, self.count)

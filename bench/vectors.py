@@ -1,0 +1,288 @@
+#!/usr/bin/python3
+"""Rasters meet vectors: Tilewise against QGIS's native algorithms, exactextract and
+gdal_rasterize, side by side in one run, through the real qgis_process.bin (start-up included).
+
+    /usr/bin/python3 bench/vectors.py [--size 6000] [--polygons 20000] [--points 200000]
+        [--mask-size 10980] [--mask-polygons 5000] [--workers 2] [--repeat 1]
+        [--only zonal,sample,mask] [--exactextract /tmp/benchvenv/bin/python] [--outdir DIR]
+
+Data: a synthetic float32 DSM (scripts/make_dsm.py) with 10 % nodata, uncompressed and tiled;
+circles of radius 20-200 px (64 vertices) at random; random points; for the mask, a
+10980 x 10980 grid and circles of radius 10-300 px. Zonal statistics: count, sum, mean,
+stdev, min, max. exactextract (0.3.0, feature-sequential, in its own venv:
+``/usr/bin/python3 -m venv --system-site-packages /tmp/benchvenv && /tmp/benchvenv/bin/pip
+install exactextract==0.3.0``) is timed as a whole process, like qgis_process. The outputs are
+compared: count/sum/mean/stdev/min/max against native:zonalstatisticsfb (polygons holding at
+least two pixel centres), samples against native:rastersampling, the mask against
+gdal_rasterize. Ratios are peer time / Tilewise time (median of --repeat runs).
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+from _common import import_make_dsm  # noqa: E402
+
+STATS = ["count", "sum", "mean", "stdev", "min", "max"]
+STAT_CODES = "0,1,2,4,5,6"
+
+
+def write_dsm(path, size):
+    import rasterio
+    make_dsm = import_make_dsm()
+    array, profile = make_dsm.make_dsm((size, size), seed=0, holes=0.10)
+    profile.update(compress=None, predictor=None)
+    profile = {k: v for k, v in profile.items() if v is not None}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(array, 1)
+    return profile
+
+
+def write_circles(path, profile, count, rmin, rmax, seed, vertices=64):
+    from osgeo import ogr, osr
+    t = profile["transform"]
+    rng = np.random.default_rng(seed)
+    cx = rng.uniform(0, profile["width"], count)
+    cy = rng.uniform(0, profile["height"], count)
+    r = rng.uniform(rmin, rmax, count)
+    a = np.linspace(0, 2 * np.pi, vertices, endpoint=False)
+    drv = ogr.GetDriverByName("GPKG")
+    if os.path.exists(path):
+        drv.DeleteDataSource(path)
+    ds = drv.CreateDataSource(path)
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(profile["crs"].to_wkt())
+    layer = ds.CreateLayer("zones", srs, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("zone", ogr.OFTInteger))
+    layer.StartTransaction()
+    for i in range(count):
+        xs = t.c + t.a * (cx[i] + r[i] * np.cos(a))
+        ys = t.f + t.e * (cy[i] + r[i] * np.sin(a))
+        ring = ", ".join(f"{x!r} {y!r}" for x, y in zip(xs, ys))
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetField("zone", i)
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(
+            f"POLYGON (({ring}, {xs[0]!r} {ys[0]!r}))"))
+        layer.CreateFeature(feature)
+    layer.CommitTransaction()
+    ds = None
+
+
+def write_points(path, profile, count, seed):
+    from osgeo import ogr, osr
+    t = profile["transform"]
+    rng = np.random.default_rng(seed)
+    xs = t.c + t.a * rng.uniform(-10, profile["width"] + 10, count)
+    ys = t.f + t.e * rng.uniform(-10, profile["height"] + 10, count)
+    drv = ogr.GetDriverByName("GPKG")
+    if os.path.exists(path):
+        drv.DeleteDataSource(path)
+    ds = drv.CreateDataSource(path)
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(profile["crs"].to_wkt())
+    layer = ds.CreateLayer("points", srs, ogr.wkbPoint)
+    layer.CreateField(ogr.FieldDefn("pid", ogr.OFTInteger))
+    layer.StartTransaction()
+    for i in range(count):
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetField("pid", i)
+        point = ogr.Geometry(ogr.wkbPoint)
+        point.AddPoint_2D(float(xs[i]), float(ys[i]))
+        feature.SetGeometry(point)
+        layer.CreateFeature(feature)
+    layer.CommitTransaction()
+    ds = None
+
+
+def read_table(path, key, names):
+    """{key value: [field values]} of a vector file's first layer."""
+    from osgeo import ogr
+    ds = ogr.Open(path)
+    layer = ds.GetLayer(0)
+    out = {}
+    for feature in layer:
+        out[feature.GetField(key)] = [feature.GetField(n) for n in names]
+    return out
+
+
+class Runner:
+    def __init__(self, outdir):
+        import qgis_helpers as qh
+        self.qh = qh
+        parent = qh.make_plugin_parent_dir(tempfile.mkdtemp(prefix="tw-bench-plugins-"))
+        config = qh.make_qgis_profile(os.path.join(outdir, "qgis-config"))
+        self.env = qh.qgis_process_env(config, parent)
+
+    def qgis(self, algorithm, **params):
+        args = [self.qh.QGIS_PROCESS, "run", algorithm, "--"]
+        for name, value in params.items():
+            args.append(f"{name}={value}")
+        return self.timed(args, self.env)
+
+    @staticmethod
+    def timed(args, env=None):
+        start = time.perf_counter()
+        done = subprocess.run(args, env=env, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(map(str, args))} failed:\n{done.stdout}\n{done.stderr}")
+        return seconds
+
+
+def best_of(repeat, run):
+    times = [run() for _ in range(repeat)]
+    return statistics.median(times)
+
+
+def report(rows):
+    print()
+    print(f"{'case':<44} {'seconds':>9} {'ratio':>8}")
+    for name, seconds, ratio in rows:
+        r = f"{ratio:7.1f}x" if ratio is not None else ""
+        print(f"{name:<44} {seconds:9.2f} {r:>8}")
+
+
+def bench_zonal(args, runner, dsm, profile, rows):
+    polys = os.path.join(args.outdir, "zones.gpkg")
+    write_circles(polys, profile, args.polygons, 20, 200, seed=1)
+    ours_out = os.path.join(args.outdir, "zonal_tilewise.gpkg")
+    native_out = os.path.join(args.outdir, "zonal_native.gpkg")
+    common = dict(INPUT=polys, INPUT_RASTER=dsm, RASTER_BAND=1, COLUMN_PREFIX="_",
+                  STATISTICS=STAT_CODES)
+    ours = best_of(args.repeat, lambda: runner.qgis(
+        "tilewise:zonalstatistics", **common, WORKERS=args.workers, OUTPUT=ours_out))
+    rows.append((f"tilewise:zonalstatistics ({args.polygons} polygons)", ours, None))
+    print(f"tilewise:zonalstatistics {ours:.2f} s", flush=True)
+    if not args.skip_native:
+        native = best_of(args.repeat, lambda: runner.qgis(
+            "native:zonalstatisticsfb", **common, OUTPUT=native_out))
+        rows.append(("native:zonalstatisticsfb", native, native / ours))
+        print(f"native:zonalstatisticsfb {native:.2f} s", flush=True)
+        names = ["_" + s for s in STATS]
+        a = read_table(native_out, "zone", names)
+        b = read_table(ours_out, "zone", names)
+        worst, compared = {s: 0.0 for s in STATS}, 0
+        for zone, va in a.items():
+            vb = b[zone]
+            if va[0] is None or va[0] < 2:
+                continue
+            compared += 1
+            for s, x, y in zip(STATS, va, vb):
+                worst[s] = max(worst[s], abs(x - y) / max(abs(x), 1e-300))
+        print(f"  compared {compared} zones with native; worst relative differences: " +
+              ", ".join(f"{s} {v:.1e}" for s, v in worst.items()), flush=True)
+    if args.exactextract and os.path.exists(args.exactextract):
+        code = ("import json\nfrom exactextract import exact_extract\n"
+                f"r = exact_extract({dsm!r}, {polys!r}, {STATS!r}, include_cols=['zone'])\n"
+                f"json.dump(r, open({os.path.join(args.outdir, 'zonal_exactextract.json')!r}, "
+                "'w'))\n")
+        ee = best_of(args.repeat, lambda: runner.timed([args.exactextract, "-c", code]))
+        rows.append(("exactextract 0.3.0 (feature-sequential)", ee, ee / ours))
+        print(f"exactextract {ee:.2f} s", flush=True)
+
+
+def bench_sample(args, runner, dsm, profile, rows):
+    points = os.path.join(args.outdir, "points.gpkg")
+    write_points(points, profile, args.points, seed=2)
+    ours_out = os.path.join(args.outdir, "sample_tilewise.gpkg")
+    native_out = os.path.join(args.outdir, "sample_native.gpkg")
+    common = dict(INPUT=points, RASTERCOPY=dsm, COLUMN_PREFIX="SAMPLE_")
+    ours = best_of(args.repeat, lambda: runner.qgis(
+        "tilewise:samplepoints", **common, WORKERS=args.workers, OUTPUT=ours_out))
+    rows.append((f"tilewise:samplepoints ({args.points} points)", ours, None))
+    print(f"tilewise:samplepoints {ours:.2f} s", flush=True)
+    if not args.skip_native:
+        native = best_of(args.repeat, lambda: runner.qgis(
+            "native:rastersampling", **common, OUTPUT=native_out))
+        rows.append(("native:rastersampling", native, native / ours))
+        print(f"native:rastersampling {native:.2f} s", flush=True)
+        a = read_table(native_out, "pid", ["SAMPLE_1"])
+        b = read_table(ours_out, "pid", ["SAMPLE_1"])
+        same = sum(a[k] == b[k] for k in a)
+        print(f"  identical samples: {same} of {len(a)} "
+              f"({sum(v[0] is None for v in a.values())} NULL)", flush=True)
+
+
+def bench_mask(args, runner, rows):
+    import rasterio
+    import rasterio.crs
+    from rasterio.transform import from_origin
+    size = args.mask_size
+    grid = os.path.join(args.outdir, "grid.tif")
+    profile = dict(driver="GTiff", width=size, height=size, count=1, dtype="uint8",
+                   crs=rasterio.crs.CRS.from_epsg(32631), transform=from_origin(300000.0, 5000040.0, 10.0, 10.0),
+                   tiled=True, sparse_ok=True)
+    with rasterio.open(grid, "w", **profile) as dst:
+        pass
+    polys = os.path.join(args.outdir, "mask_polygons.gpkg")
+    write_circles(polys, profile, args.mask_polygons, 10, 300, seed=3)
+    ours_out = os.path.join(args.outdir, "mask_tilewise.tif")
+    ref_out = os.path.join(args.outdir, "mask_gdal.tif")
+    ours = best_of(args.repeat, lambda: runner.qgis(
+        "tilewise:geometrymask", INPUT=grid, VALID=polys, VALID_VALUE=1, INVALID_VALUE=0,
+        WORKERS=args.workers, OUTPUT=ours_out))
+    rows.append((f"tilewise:geometrymask ({size}^2, {args.mask_polygons} polygons)", ours,
+                 None))
+    print(f"tilewise:geometrymask {ours:.2f} s", flush=True)
+    t = profile["transform"]
+    extent = [str(v) for v in (t.c, t.f + t.e * size, t.c + t.a * size, t.f)]
+
+    def gdal():
+        if os.path.exists(ref_out):
+            os.remove(ref_out)
+        return runner.timed(["gdal_rasterize", "-q", "-burn", "1", "-init", "0", "-ot", "Byte",
+                             "-te", *extent, "-ts", str(size), str(size), polys, ref_out])
+    ref = best_of(args.repeat, gdal)
+    rows.append(("gdal_rasterize (one run)", ref, ref / ours))
+    print(f"gdal_rasterize {ref:.2f} s", flush=True)
+    with rasterio.open(ours_out) as a, rasterio.open(ref_out) as b:
+        differ = int((a.read(1) != b.read(1)).sum())
+    print(f"  pixels that differ from gdal_rasterize: {differ}", flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--size", type=int, default=6000)
+    p.add_argument("--polygons", type=int, default=20000)
+    p.add_argument("--points", type=int, default=200000)
+    p.add_argument("--mask-size", type=int, default=10980)
+    p.add_argument("--mask-polygons", type=int, default=5000)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--only", default="zonal,sample,mask")
+    p.add_argument("--skip-native", action="store_true")
+    p.add_argument("--exactextract", default="/tmp/benchvenv/bin/python")
+    p.add_argument("--outdir", default=None)
+    args = p.parse_args()
+    args.outdir = args.outdir or tempfile.mkdtemp(prefix="tilewise-vectors-")
+    os.makedirs(args.outdir, exist_ok=True)
+    only = set(args.only.split(","))
+    runner = Runner(args.outdir)
+    rows = []
+    dsm = os.path.join(args.outdir, "dsm.tif")
+    profile = None
+    if only & {"zonal", "sample"}:
+        profile = write_dsm(dsm, args.size)
+        print(f"data in {args.outdir}", flush=True)
+    if "zonal" in only:
+        bench_zonal(args, runner, dsm, profile, rows)
+    if "sample" in only:
+        bench_sample(args, runner, dsm, profile, rows)
+    if "mask" in only:
+        bench_mask(args, runner, rows)
+    report(rows)
+
+
+if __name__ == "__main__":
+    main()
