@@ -178,3 +178,16 @@ def test_settings_are_removed_on_unload_and_come_back(plugin):
         plugin.initProcessing()
     assert set(settings.SETTINGS) <= set(ProcessingConfig.settings)
     assert QgsApplication.processingRegistry().algorithmById("tilewise:seed_pipeline")
+
+
+def test_options_dialog_ok_refreshes_the_provider_with_its_models(plugin, settings, tmp_path):
+    """What Processing > Options does on OK: every provider's refreshAlgorithms(); the models
+    come back resolved, and a changed temporary folder reaches the environment."""
+    from qgis.core import QgsApplication
+
+    settings.set_value(settings.TMPDIR, str(tmp_path))
+    plugin.provider.refreshAlgorithms()
+    assert os.environ["TILEWISE_TMPDIR"] == str(tmp_path)
+    model = QgsApplication.processingRegistry().algorithmById("tilewise:dem_terrain")
+    assert model is not None and model.destinationParameterDefinitions()
+    assert model.validate() == (True, [])
