@@ -20,7 +20,7 @@ from qgis.core import (Qgis,
                        QgsProcessingUtils)
 
 from ..engine import InputError, check_options
-from ..engine.rasterio_io import read_profile
+from ..engine.rasterio_io import is_gdal_source, read_profile
 
 OUTPUT_EXTENSIONS = (".tif", ".tiff")
 
@@ -114,7 +114,11 @@ class ParameterChecks:
                 if self._loadRaster(value, context) is not None:
                     continue
                 path = value.split("|")[0]
-                if not os.path.exists(path):
+                if not os.path.exists(path) and is_gdal_source(path):
+                    yield name, self.tr("GDAL cannot open '{}' as a raster (a GDAL source: "
+                                        "check the driver prefix, the path inside it and "
+                                        "the subdataset or table name)").format(path)
+                elif not os.path.exists(path):
                     yield name, self.tr("no such file: {}").format(path)
                 else:
                     yield name, self.tr("'{}' is not a raster GDAL can read").format(path)
@@ -203,7 +207,16 @@ class ParameterChecks:
         """An output that is a folder, or whose folder is missing or not writable (the engine
         would find out only when writing, after the computation)."""
         folder = os.path.dirname(os.path.abspath(output))
-        if os.path.isdir(output):
+        try:
+            longest = os.pathconf(folder if os.path.isdir(folder) else "/", "PC_NAME_MAX")
+        except (OSError, ValueError, AttributeError):
+            longest = 255
+        if "\x00" in output:
+            yield name, self.tr("the file name contains a NUL character")
+        elif len(os.path.basename(output).encode("utf-8", "surrogateescape")) > longest:
+            yield name, self.tr("the file name is longer than {} bytes: '{}...'").format(
+                longest, os.path.basename(output)[:40])
+        elif os.path.isdir(output):
             yield name, self.tr("'{}' is a folder; give a file name").format(output)
         elif not os.path.isdir(folder):
             yield name, self.tr("the folder {} does not exist").format(folder)

@@ -3,8 +3,11 @@
 import html
 import json
 import math
+import os
+import tempfile
 
-from qgis.core import (QgsProcessingOutputNumber,
+from qgis.core import (QgsProcessingException,
+                       QgsProcessingOutputNumber,
                        QgsProcessingOutputString,
                        QgsProcessingParameterFileDestination,
                        QgsProcessingParameterNumber,
@@ -36,6 +39,30 @@ def parse_percentiles(text):
             raise ValueError("{:g} is not in 0..100".format(value))
         values.append(value)
     return values
+
+
+def write_texts(texts):
+    """Write ``{path: text}`` all or nothing: each to a temporary file beside it, renamed
+    into place once every one is written; a failure leaves none of them (and older files
+    at those paths untouched)."""
+    temporaries = {}
+    try:
+        for path, text in texts.items():
+            folder, name = os.path.split(os.path.abspath(path))
+            handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder,
+                                                 prefix=".tilewise-report-", suffix=".part",
+                                                 delete=False)
+            temporaries[path] = handle.name
+            with handle:
+                handle.write(text)
+        for path, temporary in temporaries.items():
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, path)
+    except BaseException:
+        for temporary in temporaries.values():
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+        raise
 
 
 class RasterStatistics(TilewiseAlgorithm):
@@ -141,12 +168,16 @@ class RasterStatistics(TilewiseAlgorithm):
         text = json.dumps(stats, indent=1)
         results = {self.STATISTICS: text}
         files = self._files(parameters, context)
+        texts = {}
         if self.OUTPUT_JSON_FILE in files:
-            with open(files[self.OUTPUT_JSON_FILE], "w", encoding="utf-8") as handle:
-                handle.write(text + "\n")
+            texts[files[self.OUTPUT_JSON_FILE]] = text + "\n"
         if self.OUTPUT_HTML_FILE in files:
-            with open(files[self.OUTPUT_HTML_FILE], "w", encoding="utf-8") as handle:
-                handle.write(self.report(stats))
+            texts[files[self.OUTPUT_HTML_FILE]] = self.report(stats)
+        try:
+            write_texts(texts)
+        except OSError as error:
+            raise QgsProcessingException(self.tr("could not write {}: {}").format(
+                error.filename, error.strerror or error)) from None
         results.update(files)
         first = stats[0]
         for name, key, _ in NUMBERS:

@@ -16,6 +16,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .environment import env_choice, env_number
 from .raster import borrow_raster, create_raster
 
 DEFAULT_FRACTION = 0.25
@@ -125,13 +126,13 @@ _default_lock = threading.Lock()
 def default_cache():
     """The process-wide cache (None when ``TILEWISE_CACHE=0``)."""
     global _default
-    if os.environ.get("TILEWISE_CACHE", "1") == "0":
+    if env_choice("TILEWISE_CACHE", "1", ("0", "1")) == "0":
         return None
     with _default_lock:
         if _default is None:
-            megabytes = os.environ.get("TILEWISE_CACHE_MB")
-            if megabytes:
-                budget = int(float(megabytes) * 2**20)
+            megabytes = env_number("TILEWISE_CACHE_MB", None, integer=False)
+            if megabytes is not None:
+                budget = int(megabytes * 2**20)
             else:
                 pages = os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 2**21
                 budget = int(pages * os.sysconf("SC_PAGE_SIZE") * DEFAULT_FRACTION)

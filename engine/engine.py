@@ -1,10 +1,13 @@
 """The Engine: shared rasters, one worker pool, and tiled runs of filters and reducers."""
 
+import functools
 import logging
 import os
+import threading
 import time
 from contextlib import contextmanager
 
+from .environment import env_choice, env_number
 from .errors import InputError, TilewiseError
 from .filter import Filter, Reducer
 from .heap import give_back_free_memory, keep_freed_tile_memory
@@ -23,6 +26,7 @@ TEMP_FACTOR = 3        # float64 temporaries a filter may hold per tile pixel an
 # Below this many pixels a run stays in this process: handing tiles to workers would cost
 # more than it saves. TILEWISE_MIN_PARALLEL_PIXELS overrides it (the tests set 0).
 MIN_PARALLEL_PIXELS = 2**20
+MAX_WORKERS_PER_CORE = 2  # workers beyond this many per core are not started
 DEFAULT_BUDGET_FRACTION = 0.25  # of physical memory, for the tiles all workers hold at once
 
 
@@ -37,6 +41,30 @@ def _check_count(name, value, minimum=0):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InputError(name, f"must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def _exclusive(method):
+    """One call at a time per Engine: a second thread gets a clear error, not a tangle of
+    half-shared state (the same thread may nest calls: ``run`` calls ``apply``)."""
+    @functools.wraps(method)
+    def exclusive(self, *args, **kwargs):
+        me = threading.get_ident()
+        if self._user != me:
+            if not self._use.acquire(blocking=False):
+                raise TilewiseError(
+                    f"this Engine is busy in another thread (Engine.{method.__name__} was "
+                    "called while another call runs); an Engine runs one call at a time: "
+                    "use one Engine per thread")
+            self._user, self._depth = me, 0
+        self._depth += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._user = None
+                self._use.release()
+    return exclusive
 
 
 class Engine:
@@ -58,14 +86,24 @@ class Engine:
     def __init__(self, workers=0, tile_size=0, start_method="spawn", memory_budget=None,
                  progress=None, cancel=None, log=None, python=None, cache=None,
                  backend=None, session=None):
+        self._use, self._user, self._depth = threading.Lock(), None, 0  # see _exclusive
         workers = _check_count("workers", workers)
-        self.workers = workers or os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+        if workers > MAX_WORKERS_PER_CORE * cores:
+            # past that, more tiles at once only add processes and memory, no speed
+            message = (f"workers={workers} is more than {MAX_WORKERS_PER_CORE} per CPU core "
+                       f"({cores} cores): using {MAX_WORKERS_PER_CORE * cores}")
+            logger.info(message)
+            if log is not None:
+                log(message)
+            workers = MAX_WORKERS_PER_CORE * cores
+        self.workers = workers or cores
         self.tile_size = _check_count("tile_size", tile_size)
         self.memory_budget = memory_budget or int(_physical_memory() * DEFAULT_BUDGET_FRACTION)
         self.progress, self.cancel, self.log = progress, cancel, log
         self.cache = cache
-        self.min_parallel_pixels = int(os.environ.get("TILEWISE_MIN_PARALLEL_PIXELS",
-                                                      MIN_PARALLEL_PIXELS))
+        self.min_parallel_pixels = env_number("TILEWISE_MIN_PARALLEL_PIXELS",
+                                              MIN_PARALLEL_PIXELS)
         self._rasters = {}
         self._peak_bytes = 0
         sweep_orphans()
@@ -79,7 +117,8 @@ class Engine:
                     raise
                 # workers=1 runs here; the resource tracker can do with multiprocessing's default
         ensure_resource_tracker(self._python)
-        backend = backend or os.environ.get("TILEWISE_BACKEND", "auto")
+        backend = backend or env_choice("TILEWISE_BACKEND", "auto",
+                                        ("auto", "processes", "threads"))
         if backend not in ("auto", "processes", "threads"):
             raise InputError("backend", f"must be auto, processes or threads, got {backend!r}")
         self.backend = backend
@@ -118,6 +157,7 @@ class Engine:
             give_back_free_memory()  # what the heap kept for tile temporaries (engine.heap)
 
     # -- rasters ---------------------------------------------------------------------------
+    @_exclusive
     def open(self, path):
         """Read the raster file at ``path`` (all bands) into shared memory.
 
@@ -131,7 +171,9 @@ class Engine:
                 self._say(f"{path}: taken from the shared-memory cache, not read again")
                 return raster
         profile = read_profile(path)
-        raster = self.create(profile, source=os.path.abspath(os.fspath(path)))  # starts workers
+        path = os.fspath(path)
+        source = os.path.abspath(path) if os.path.exists(path) else path  # or a GDAL source
+        raster = self.create(profile, source=source)  # starts workers
         try:
             read_into(path, raster.writable_array())
         except BaseException:
@@ -139,6 +181,7 @@ class Engine:
             raise
         return raster
 
+    @_exclusive
     def create(self, profile, source=None):
         """A new zero-filled shared raster for ``profile``."""
         self._check_open()
@@ -147,6 +190,7 @@ class Engine:
             self._workers_pool()  # they boot while the caller fills the raster
         return self._track(create_raster(profile, source=source))
 
+    @_exclusive
     def prepare(self, *ops):
         """Start the worker processes early if any of ``ops`` (Filters, Reducers or Pipelines)
         will need them: at the first raster opened or created that is large enough to run in
@@ -197,12 +241,14 @@ class Engine:
         for raster in rasters:
             raster.release()
 
+    @_exclusive
     def write(self, raster, path, options=(), driver="GTiff"):
         """Write ``raster`` to ``path`` atomically, with GDAL creation ``options``."""
         array = raster.array
         target = os.path.abspath(os.fspath(path))
         for other in self._rasters.values():
-            if other.source and os.path.exists(target) and os.path.samefile(other.source, target):
+            if (other.source and os.path.exists(target) and os.path.exists(other.source)
+                    and os.path.samefile(other.source, target)):
                 raise InputError("output", f"{target} is an input of this run; "
                                  "write to another path")
         written = write_raster(array, raster.profile, target, options, driver)
@@ -236,6 +282,7 @@ class Engine:
             raise TilewiseError("this Engine is closed")
 
     # -- runs ------------------------------------------------------------------------------
+    @_exclusive
     def apply(self, filter, inputs, **params):
         """Run ``filter`` on ``inputs`` tile by tile; returns its output raster(s)."""
         if not isinstance(filter, Filter):
@@ -257,6 +304,7 @@ class Engine:
             raise
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
+    @_exclusive
     def run(self, pipeline, inputs, keep=None, fuse=None):
         """Run a Pipeline on ``inputs`` (a dict by input name, or a list in order).
 
@@ -305,6 +353,7 @@ class Engine:
             raise
         return {n: have[n] for n in p.keep}
 
+    @_exclusive
     def reduce(self, reducer, inputs, **params):
         """Run ``reducer`` on ``inputs`` tile by tile and merge the partial results."""
         if not isinstance(reducer, Reducer):

@@ -76,6 +76,10 @@ def resolve_worker_python(executable=None, exec_prefix=None, version=None, platf
     if override:
         if not isfile(override):
             raise TilewiseError(f"TILEWISE_PYTHON={override} is not a file")
+        if not check(override, version):
+            raise TilewiseError(f"TILEWISE_PYTHON={override} is not a Python "
+                                f"{version[0]}.{version[1]} interpreter (workers need the "
+                                "version running this code)")
         return override
     key = (executable, exec_prefix, version, platform)
     if key in _cache:

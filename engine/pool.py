@@ -29,11 +29,33 @@ STOP_SECONDS = 2.0
 _executable_lock = threading.Lock()
 
 
+#: signals of a fault in native code (the filter's, or a library's), not of memory
+FAULT_SIGNALS = tuple(getattr(signal, name) for name in
+                      ("SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT") if hasattr(signal, name))
+
+
+def crash_hint(code):
+    """What a worker's exit ``code`` (negative: the signal) most likely means."""
+    if code in (-signal.SIGKILL, None):
+        return ("The most likely cause is the system running out of memory (the kernel's "
+                "OOM killer sends SIGKILL): use fewer workers or a smaller tile size.")
+    if code is not None and -code in FAULT_SIGNALS:
+        return ("That is a crash in the filter's code or in a library it calls (a fault in "
+                "native code, not a lack of memory); the caller was not affected.")
+    if code is not None and code >= 0:
+        return ("The filter's code (or a library it calls) ended the process, as os._exit "
+                "or sys.exit would; the caller was not affected.")
+    return "Use fewer workers or a smaller tile size if memory is short."
+
+
 def _describe(job):
     return f"{job.op.name} on {job.tile}"
 
 
 def worker_error(job, message, tb):
+    if message.startswith("MemoryError"):
+        message = (f"{message.rstrip(': ')}: not enough memory for this tile; use fewer "
+                   "workers, a smaller tile size or a smaller window")
     return WorkerError(f"{_describe(job)} failed: {message}\n\nTraceback in the worker:\n{tb}",
                        tile=job.tile, worker_traceback=tb)
 
@@ -293,10 +315,7 @@ class ProcessPool:
                 f"{self._python or 'forked'}). In a script, start the engine under "
                 "'if __name__ == \"__main__\":' (workers are spawned); otherwise set "
                 "TILEWISE_PYTHON to a Python of the same version, or use workers=1.")
-        hint = ("The most likely cause is the system running out of memory (the kernel's "
-                "OOM killer sends SIGKILL): use fewer workers or a smaller tile size."
-                if code in (-signal.SIGKILL, None) else
-                "Use fewer workers or a smaller tile size if memory is short.")
+        hint = crash_hint(code)
         return WorkerCrashed(f"worker process {worker.process.pid} {how} while running "
                              f"{_describe(job)}. {hint}")
 

@@ -16,6 +16,7 @@ import signal
 import threading
 import traceback
 
+from .environment import env_number
 from .errors import InputError
 
 DEFAULT_TIMEOUT = 120.0
@@ -23,16 +24,11 @@ STOP_SECONDS = 2.0
 
 
 def _timeout():
-    text = os.environ.get("TILEWISE_SCRIPT_TIMEOUT", "")
-    if not text.strip():
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(text)
-        if not 0 < value < float("inf"):
-            raise ValueError
-    except ValueError:
-        raise InputError("TILEWISE_SCRIPT_TIMEOUT", f"must be a number of seconds > 0, "
-                         f"got {text!r}") from None
+    value = env_number("TILEWISE_SCRIPT_TIMEOUT", DEFAULT_TIMEOUT, integer=False)
+    if value <= 0:
+        raise InputError("TILEWISE_SCRIPT_TIMEOUT", "the environment variable "
+                         "TILEWISE_SCRIPT_TIMEOUT must be a number of seconds > 0, got "
+                         f"{value:g}")
     return value
 
 

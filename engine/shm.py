@@ -48,7 +48,13 @@ def file_segment_dir():
     """Folder of file-backed segments (private to this user)."""
     base = os.environ.get("TILEWISE_TMPDIR") or tempfile.gettempdir()
     path = os.path.join(base, f"tilewise-shm-{os.getuid() if _POSIX else 'user'}")
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        where = ("TILEWISE_TMPDIR" if os.environ.get("TILEWISE_TMPDIR")
+                 else "the temporary folder")
+        raise SharedMemoryError(f"cannot make the folder for file-backed shared rasters "
+                                f"{path} ({where}): {exc.strerror or exc}") from None
     return path
 
 
@@ -104,7 +110,7 @@ def _lock_folders():
     folders = [SHM_DIR] if _POSIX and os.path.isdir(SHM_DIR) else []
     try:
         folders.append(file_segment_dir())
-    except OSError:
+    except SharedMemoryError:
         pass
     return folders
 
@@ -195,7 +201,9 @@ class Segment:
                 try:
                     return cls._create_shm(size)
                 except OSError as exc:
-                    if exc.errno not in (errno.ENOSPC, errno.ENOMEM):
+                    # full, or not ours to write (a read-only or foreign /dev/shm): use a file
+                    if exc.errno not in (errno.ENOSPC, errno.ENOMEM, errno.EACCES, errno.EPERM,
+                                         errno.EROFS):
                         raise
         return cls._create_file(size)
 
@@ -313,7 +321,7 @@ def sweep_orphans():
     the names removed."""
     removed = []
     alive = {}
-    for folder, kind in ((SHM_DIR, "shm"), (file_segment_dir(), "file")):
+    for folder, kind in _segment_folders():
         try:
             names = os.listdir(folder)
         except OSError:
@@ -340,6 +348,16 @@ def sweep_orphans():
     return removed
 
 
+def _segment_folders():
+    """(folder, kind) of the places segments live in."""
+    folders = [(SHM_DIR, "shm")]
+    try:
+        folders.append((file_segment_dir(), "file"))
+    except SharedMemoryError:
+        pass
+    return folders
+
+
 def list_segments(pid=None):
     """Names of Tilewise segments present now (of ``pid`` only, if given: this process's
     own, or, for another pid, names from versions whose token was the pid)."""
@@ -347,7 +365,7 @@ def list_segments(pid=None):
     if pid is not None:
         token = owner_token() if pid == os.getpid() else f"{pid:x}"
     found = []
-    for folder in (SHM_DIR, file_segment_dir()):
+    for folder, _ in _segment_folders():
         try:
             names = os.listdir(folder)
         except OSError:

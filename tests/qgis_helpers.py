@@ -85,6 +85,21 @@ def write_geotiff(path, array, nodata=None, transform=None, crs=CRS, **creation_
     return str(path)
 
 
+def corrupt_tile(path, row, col):
+    """Overwrite the start of block (row, col) of a tiled GeoTIFF with garbage, so that its
+    decoding fails (the zlib header and first bytes are gone); returns the byte offset."""
+    from osgeo import gdal
+
+    ds = gdal.Open(str(path))
+    offset = int(ds.GetRasterBand(1).GetMetadataItem(f"BLOCK_OFFSET_{col}_{row}", "TIFF"))
+    size = int(ds.GetRasterBand(1).GetMetadataItem(f"BLOCK_SIZE_{col}_{row}", "TIFF"))
+    ds = None
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(bytes(range(7, 7 + min(size, 64))))
+    return offset
+
+
 def read_geotiff(path):
     """``(array (bands, rows, cols), rasterio profile)`` of a raster file."""
     with rasterio.open(path) as src:

@@ -17,14 +17,27 @@ def check_band(profile, band, allow_none=False):
     return int(band)
 
 
-def check_int(name, value, minimum, odd=False):
+#: the widest square window a filter takes (16 M pixels per output pixel): larger ones
+#: only exhaust memory or time, since every output pixel reads the whole window
+MAX_WINDOW_SIZE = 4001
+
+
+def check_int(name, value, minimum, odd=False, maximum=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InputError(name, f"must be an integer, got {value!r}")
     if value < minimum:
         raise InputError(name, f"must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise InputError(name, f"must be <= {maximum}, got {value}")
     if odd and value % 2 == 0:
         raise InputError(name, f"must be odd, got {value}")
     return int(value)
+
+
+def check_window(name, value, default=3):
+    """An odd window side from 1 to MAX_WINDOW_SIZE."""
+    return check_int(name, default if value is None else value, 1, odd=True,
+                     maximum=MAX_WINDOW_SIZE)
 
 
 def check_number(name, value, minimum):

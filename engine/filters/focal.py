@@ -10,7 +10,8 @@ import scipy.ndimage as ndi
 
 from ..errors import InputError
 from ..filter import Filter
-from ._params import check_band, check_between, check_choice, check_int, check_known
+from ._params import (check_band, check_between, check_choice, check_known,
+                      check_window)
 from .nodata import invalid_pixels
 
 STATISTICS = ("min", "max", "range", "sum", "mean", "std", "variance", "median", "percentile",
@@ -222,7 +223,7 @@ def _check(profiles, params):
     if shape == "square":
         if params.get("radius") is not None:
             raise InputError("radius", "only for shape='circle'; a square window takes size")
-        size = check_int("size", params.get("size", 3), 1, odd=True)
+        size = check_window("size", params.get("size"))
         checked["radius"] = size // 2
     else:
         if params.get("size") is not None:

@@ -5,7 +5,7 @@ import scipy.ndimage as ndi
 
 from ..errors import InputError
 from ..filter import Filter
-from ._params import check_band, check_int, check_known, check_positive
+from ._params import check_band, check_known, check_positive, check_window
 from .focal import band_outputs, float_dtype, per_band, reflect_pad
 from .nodata import invalid_pixels
 
@@ -32,7 +32,7 @@ def box_sum(values, radius):
 
 def _check(profiles, params):
     check_known(params, ("size", "band"))
-    return {"size": check_int("size", params.get("size", 3), 1, odd=True),
+    return {"size": check_window("size", params.get("size")),
             "band": check_band(profiles[0], params.get("band"), allow_none=True)}
 
 
