@@ -120,6 +120,7 @@ class Runner:
         import qgis_helpers as qh
         self.qh = qh
         parent = qh.make_plugin_parent_dir(tempfile.mkdtemp(prefix="tw-bench-plugins-"))
+        self.parent = str(parent)
         config = qh.make_qgis_profile(os.path.join(outdir, "qgis-config"))
         self.env = qh.qgis_process_env(config, parent)
 
@@ -243,12 +244,29 @@ def bench_mask(args, runner, rows):
             os.remove(ref_out)
         return runner.timed(["gdal_rasterize", "-q", "-burn", "1", "-init", "0", "-ot", "Byte",
                              "-te", *extent, "-ts", str(size), str(size), polys, ref_out])
+    api_out = os.path.join(args.outdir, "mask_api.tif")
+    code = (f"import sys\nsys.path.insert(0, {runner.parent!r})\n"
+            "import numpy as np, rasterio\nfrom osgeo import ogr\n"
+            "from tilewise.engine.vector import geometry_mask\n"
+            f"ds = ogr.Open({polys!r}); layer = ds.GetLayer(0)\n"
+            "wkbs = [bytes(g) for b in layer.GetArrowStreamAsNumPy("
+            "options=['USE_MASKED_ARRAYS=NO']) for g in b[layer.GetGeometryColumn()]]\n"
+            f"with rasterio.open({grid!r}) as g: profile, t = g.profile, g.transform\n"
+            f"mask = geometry_mask((g.height, g.width), t, valid=wkbs, workers={args.workers})\n"
+            f"with rasterio.open({api_out!r}, 'w', **profile) as dst: dst.write(mask, 1)\n")
+    api = best_of(args.repeat, lambda: runner.timed([sys.executable, "-c", code]))
+    rows.append(("  engine API in a Python process", api, None))
+    print(f"engine API {api:.2f} s", flush=True)
     ref = best_of(args.repeat, gdal)
     rows.append(("gdal_rasterize (one run)", ref, ref / ours))
+    rows.append(("  gdal_rasterize / engine API", ref, ref / api))
     print(f"gdal_rasterize {ref:.2f} s", flush=True)
-    with rasterio.open(ours_out) as a, rasterio.open(ref_out) as b:
-        differ = int((a.read(1) != b.read(1)).sum())
-    print(f"  pixels that differ from gdal_rasterize: {differ}", flush=True)
+    with rasterio.open(ref_out) as b:
+        ref_mask = b.read(1)
+    for name, path in (("tilewise:geometrymask", ours_out), ("engine API", api_out)):
+        with rasterio.open(path) as a:
+            differ = int((a.read(1) != ref_mask).sum())
+        print(f"  {name}: pixels that differ from gdal_rasterize: {differ}", flush=True)
 
 
 def main():

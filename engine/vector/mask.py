@@ -26,29 +26,49 @@ def _spans_of(rings, transform, height, width, all_touched, workers):
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
 
+def _merge(row, c0, c1, width):
+    """Disjoint, non-adjacent runs covering the union of the spans, sorted by row then col."""
+    key = row * np.int64(width + 1)
+    start = key + c0
+    order = np.argsort(start)
+    start, stop = start[order], (key + c1)[order]
+    reach = np.maximum.accumulate(stop)  # rows never overlap: stop <= next row's key
+    new = np.r_[True, start[1:] > reach[:-1]]
+    first = np.flatnonzero(new)
+    last = np.r_[first[1:], len(start)] - 1
+    return start[first], reach[last]
+
+
 def burn(rings, shape, transform, all_touched=False, workers=0, out=None):
     """bool (rows, cols): True on pixels covered by any polygon of ``rings`` (a ``Rings`` or
     a list of WKB, in the grid's CRS). Equal to ``rasterio.features.rasterize`` of the
     polygons (cell-centre rule, or ``all_touched``) with a nonzero fill."""
     height, width = shape
     row, c0, c1 = _spans_of(rings, transform, height, width, all_touched, workers)
-    covered = np.zeros(shape, dtype=bool) if out is None else out
-    order = np.argsort(row, kind="stable")
-    row, c0, c1 = row[order], c0[order], c1[order]
-    cuts = np.searchsorted(row, np.arange(0, height + STRIP_ROWS, STRIP_ROWS))
+    covered = np.empty(shape, dtype=bool) if out is None else out
+    if not len(row):
+        covered[...] = False
+        return covered
+    # the union of the spans as +1/-1 steps, summed along each row straight into the output
+    start, stop = _merge(row, c0, c1, width)
+    start_row, start_col = np.divmod(start, width + 1)
+    stop_row, stop_col = np.divmod(stop, width + 1)
+    cuts = np.searchsorted(start_row, np.arange(0, height + STRIP_ROWS, STRIP_ROWS))
+    depth = covered.view(np.int8)
 
     def strip(i):
         s0, s1 = cuts[i], cuts[i + 1]
-        if s1 == s0:
-            return
         r0 = i * STRIP_ROWS
         h = min(STRIP_ROWS, height - r0)
-        base = (row[s0:s1] - r0) * (width + 1)
-        size = h * (width + 1)
-        depth = np.bincount(base + c0[s0:s1], minlength=size) - \
-            np.bincount(base + c1[s0:s1], minlength=size)
-        depth = np.cumsum(depth.reshape(h, width + 1)[:, :width], axis=1)
-        covered[r0:r0 + h] |= depth > 0
+        if s1 == s0:
+            depth[r0:r0 + h] = 0
+            return
+        steps = np.zeros((h, width), dtype=np.int8)
+        flat = steps.reshape(-1)
+        flat[(start_row[s0:s1] - r0) * width + start_col[s0:s1]] = 1
+        inner = stop_col[s0:s1] < width  # a run to the row's end needs no step down
+        flat[(stop_row[s0:s1][inner] - r0) * width + stop_col[s0:s1][inner]] -= 1
+        np.cumsum(steps, axis=1, dtype=np.int8, out=depth[r0:r0 + h])
     map_batches(strip, range(len(cuts) - 1), workers)
     return covered
 
@@ -69,7 +89,7 @@ def geometry_mask(shape, transform, valid=None, invalid=None, raster_mask=None,
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or \
                 not 0 <= value <= 255:
             raise InputError(name, f"must be an integer in 0..255, got {value!r}")
-    ok = np.ones((height, width), dtype=bool)
+    ok = None
     if raster_mask is not None:
         raster_mask = np.asarray(raster_mask)
         if raster_mask.ndim == 3 and raster_mask.shape[0] == 1:
@@ -77,11 +97,17 @@ def geometry_mask(shape, transform, valid=None, invalid=None, raster_mask=None,
         if raster_mask.shape != (height, width):
             raise InputError("raster_mask", f"is {raster_mask.shape}, the grid is "
                              f"{(height, width)}")
-        np.equal(raster_mask, mask_valid_value, out=ok)
+        ok = raster_mask == mask_valid_value
     if valid is not None:
-        ok &= burn(valid, (height, width), transform, all_touched, workers)
+        inside = burn(valid, (height, width), transform, all_touched, workers)
+        ok = inside if ok is None else np.logical_and(ok, inside, out=ok)
     if invalid is not None:
-        ok &= ~burn(invalid, (height, width), transform, all_touched, workers)
-    out = np.full((height, width), invalid_value, dtype=np.uint8)
-    out[ok] = valid_value
+        outside = ~burn(invalid, (height, width), transform, all_touched, workers)
+        ok = outside if ok is None else np.logical_and(ok, outside, out=ok)
+    if ok is None:
+        return np.full((height, width), valid_value, dtype=np.uint8)
+    out = ok.view(np.uint8)  # 0/1; then 0 -> invalid_value, 1 -> valid_value (mod 256)
+    if (valid_value, invalid_value) != (1, 0):
+        out *= np.uint8((valid_value - invalid_value) % 256)
+        out += np.uint8(invalid_value)
     return out
