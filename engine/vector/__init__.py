@@ -8,7 +8,9 @@ from .geometry import Rings, from_wkb, points_from_wkb
 from .mask import geometry_mask
 from .sampling import sample_points
 from .scanline import spans
+from .swath import Swath, swath_sample_points, swath_zonal_statistics
 from .zonal import STATISTICS, zonal_statistics
 
 __all__ = ["Rings", "STATISTICS", "from_wkb", "geometry_mask", "points_from_wkb",
-           "sample_points", "spans", "zonal_statistics"]
+           "sample_points", "spans", "Swath", "swath_sample_points", "swath_zonal_statistics",
+           "zonal_statistics"]
