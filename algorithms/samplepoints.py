@@ -15,10 +15,12 @@ from qgis.core import (QgsCsException,
                        QgsWkbTypes)
 from qgis.PyQt.QtCore import QVariant
 
-from ..engine.vector import sample_points
+from ..engine.vector import sample_points, swath_sample_points
 from .base import TilewiseAlgorithm
-from .vectors import (coordinate_transform, fast_gpkg, points_of, raster_crs, read_arrow,
-                      sink_error, write_features, write_gpkg)
+from .vectors import (LATITUDE, LONGITUDE, SWATH_HELP, add_swath_parameters,
+                      coordinate_transform, fast_gpkg, points_of, raster_crs, read_arrow,
+                      sink_error, swath_arrays, swath_errors, wgs84, write_features,
+                      write_gpkg)
 
 
 def field_type(dtype):
@@ -38,10 +40,14 @@ class SamplePoints(TilewiseAlgorithm):
     COLUMN_PREFIX = "COLUMN_PREFIX"
     OUTPUT = "OUTPUT"
 
-    RASTER_INPUTS = (RASTERCOPY,)
+    LONGITUDE = LONGITUDE
+    LATITUDE = LATITUDE
+
+    RASTER_INPUTS = (RASTERCOPY, LONGITUDE, LATITUDE)
     RASTER_OUTPUT = False
     ENGINE_PARAMETERS = {**TilewiseAlgorithm.ENGINE_PARAMETERS, "path": RASTERCOPY,
-                         "inputs": RASTERCOPY, "geometry": INPUT, "output": OUTPUT}
+                         "inputs": RASTERCOPY, "geometry": INPUT, "geolocation": LONGITUDE,
+                         "output": OUTPUT}
 
     def name(self):
         return "samplepoints"
@@ -71,7 +77,9 @@ class SamplePoints(TilewiseAlgorithm):
             "The value is that of the pixel containing the point. Points outside the raster, "
             "on nodata or NaN pixels, without geometry, and multipoints of more than one "
             "point (as in QGIS, with a warning) get NULL; a multipoint of one point is "
-            "sampled at that point.")
+            "sampled at that point.\n" + SWATH_HELP + " Each point then takes the value of "
+            "the nearest pixel (great-circle distance); points farther than 1.5 times the "
+            "median pixel spacing from every pixel get NULL.")
 
     def initParameters(self):
         self.addParameter(QgsProcessingParameterFeatureSource(
@@ -80,12 +88,16 @@ class SamplePoints(TilewiseAlgorithm):
             self.RASTERCOPY, self.tr("Raster layer")))
         self.addParameter(QgsProcessingParameterString(
             self.COLUMN_PREFIX, self.tr("Output column prefix"), "SAMPLE_"))
+        add_swath_parameters(self)
 
     def initOutputs(self):
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("Sampled"), QgsProcessing.TypeVectorPoint))
 
     def parameterErrors(self, parameters, context):
+        for name, problem in swath_errors(self, parameters, context, self.RASTERCOPY):
+            yield name, problem
+            return
         source = self.parameterAsSource(parameters, self.INPUT, context)
         layer = self.parameterAsRasterLayer(parameters, self.RASTERCOPY, context)
         if source is None or layer is None:
@@ -170,7 +182,11 @@ class SamplePoints(TilewiseAlgorithm):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        target = self._raster_crs if self._raster_crs.isValid() else raster_crs(profile)
+        swath = swath_arrays(rasters)
+        if swath is not None:
+            target = wgs84()
+        else:
+            target = self._raster_crs if self._raster_crs.isValid() else raster_crs(profile)
         transform = coordinate_transform(source.sourceCrs(), target, context)
         fast = fast_gpkg(self, parameters, context, self.INPUT, self.OUTPUT)
         if fast is not None:
@@ -184,8 +200,12 @@ class SamplePoints(TilewiseAlgorithm):
         if multipart > 10:
             bridge.warning(self.tr("{} multipoints of several points in all: not sampled"
                                    ).format(multipart))
-        values, valid = sample_points(raster.array, np.column_stack((xs, ys)),
-                                      profile.transform, nodata=profile.nodata)
+        if swath is not None:
+            values, valid = swath_sample_points(raster.array, np.column_stack((xs, ys)), *swath,
+                                                nodata=profile.nodata)
+        else:
+            values, valid = sample_points(raster.array, np.column_stack((xs, ys)),
+                                          profile.transform, nodata=profile.nodata)
         return features, values, valid, source, profile, fast
 
     def writeResults(self, eng, result, parameters, context, feedback):

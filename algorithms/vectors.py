@@ -263,3 +263,64 @@ def points_of(geoms):
         if len(xy):
             x[i], y[i] = xy[0]
     return x, y, parts
+
+
+# --- swath geolocation: LONGITUDE and LATITUDE rasters in place of the geotransform ----------
+
+LONGITUDE, LATITUDE = "LONGITUDE", "LATITUDE"
+SWATH_HELP = (
+    "LONGITUDE, LATITUDE: optional rasters (band 1, degrees, WGS 84) on the same grid as the "
+    "raster, giving each pixel's own location, as swath products (Sentinel-3) do; give both "
+    "or neither. With them the geotransform is not used: the features are reprojected to "
+    "WGS 84 and pixels are found by their own coordinates, through a spatial index "
+    "(longitudes must not cross the antimeridian).")
+
+
+def add_swath_parameters(algorithm):
+    from qgis.core import QgsProcessingParameterRasterLayer
+    for name, label in ((LONGITUDE, "Longitude of each pixel (swath geolocation)"),
+                        (LATITUDE, "Latitude of each pixel (swath geolocation)")):
+        algorithm.addParameter(QgsProcessingParameterRasterLayer(
+            name, algorithm.tr(label), optional=True))
+
+
+def swath_errors(algorithm, parameters, context, raster_name):
+    """Only one of LONGITUDE and LATITUDE, or either not on the raster's grid size."""
+    from ..engine.rasterio_io import read_profile
+    from .checks import file_path
+    given = [n for n in (LONGITUDE, LATITUDE) if parameters.get(n)]
+    if not given:
+        return
+    if len(given) == 1:
+        missing = LATITUDE if given[0] == LONGITUDE else LONGITUDE
+        yield missing, algorithm.tr("give both LONGITUDE and LATITUDE, or neither")
+        return
+    raster = algorithm.parameterAsRasterLayer(parameters, raster_name, context)
+    if raster is None:
+        return
+    size = (raster.height(), raster.width())
+    for name in given:
+        layer = algorithm.parameterAsRasterLayer(parameters, name, context)
+        if layer is None:
+            continue
+        profile = read_profile(file_path(layer))
+        if (profile.height, profile.width) != size:
+            yield name, algorithm.tr("it is {} x {} pixels, the raster {} x {}").format(
+                profile.width, profile.height, size[1], size[0])
+
+
+def swath_arrays(rasters):
+    """``(lon, lat)`` band-1 arrays of the LONGITUDE and LATITUDE rasters, or None."""
+    if LONGITUDE in rasters and LATITUDE in rasters:
+        return rasters[LONGITUDE].array[0], rasters[LATITUDE].array[0]
+    return None
+
+
+def wgs84():
+    from qgis.core import QgsCoordinateReferenceSystem
+    return QgsCoordinateReferenceSystem("EPSG:4326")
+
+
+def swath_extent(lon, lat):
+    return QgsRectangle(float(np.nanmin(lon)), float(np.nanmin(lat)), float(np.nanmax(lon)),
+                        float(np.nanmax(lat)))

@@ -15,13 +15,14 @@ from qgis.core import (QgsField,
 from qgis.PyQt.QtCore import QVariant
 
 from ..engine import InputError
-from ..engine.vector import from_wkb, zonal_statistics
+from ..engine.vector import from_wkb, swath_zonal_statistics, zonal_statistics
 from ..engine.vector.zonal import STATISTICS, percentile_name
 from .base import TilewiseAlgorithm
 from .statistics import parse_percentiles
-from .vectors import (coordinate_transform, fast_gpkg, null_if_nan, raster_crs,
-                      raster_extent, read_arrow, read_features, sink_error, write_features,
-                      write_gpkg)
+from .vectors import (LATITUDE, LONGITUDE, SWATH_HELP, add_swath_parameters,
+                      coordinate_transform, fast_gpkg, null_if_nan, raster_crs, raster_extent,
+                      read_arrow, read_features, sink_error, swath_arrays, swath_errors,
+                      swath_extent, wgs84, write_features, write_gpkg)
 
 #: labels of STATISTICS, as native:zonalstatisticsfb's (then the nodata count)
 LABELS = ("Count", "Sum", "Mean", "Median", "St dev", "Minimum", "Maximum", "Range",
@@ -38,12 +39,15 @@ class ZonalStatistics(TilewiseAlgorithm):
     ALL_TOUCHED = "ALL_TOUCHED"
     OUTPUT = "OUTPUT"
 
-    RASTER_INPUTS = (INPUT_RASTER,)
+    LONGITUDE = LONGITUDE
+    LATITUDE = LATITUDE
+
+    RASTER_INPUTS = (INPUT_RASTER, LONGITUDE, LATITUDE)
     RASTER_OUTPUT = False
     ENGINE_PARAMETERS = {**TilewiseAlgorithm.ENGINE_PARAMETERS, "path": INPUT_RASTER,
                          "inputs": INPUT_RASTER, "band": RASTER_BAND, "geometry": INPUT,
                          "statistics": STATISTICS, "percentiles": PERCENTILES,
-                         "output": OUTPUT}
+                         "geolocation": LONGITUDE, "output": OUTPUT}
 
     def name(self):
         return "zonalstatistics"
@@ -92,7 +96,9 @@ class ZonalStatistics(TilewiseAlgorithm):
             "variety are exact; sum and mean come from per-row prefix sums and the variance "
             "from prefix sums of squares, with each polygon's rounding-error estimate checked: "
             "a polygon whose estimate exceeds 1e-10 of its value is computed again from its "
-            "pixel values, two-pass. Results do not depend on WORKERS.")
+            "pixel values, two-pass. Results do not depend on WORKERS.\n" + SWATH_HELP +
+            " A pixel then belongs to a polygon when its own longitude/latitude lies inside "
+            "(ALL_TOUCHED does not apply).")
 
     def initParameters(self):
         self.addParameter(QgsProcessingParameterFeatureSource(
@@ -111,6 +117,7 @@ class ZonalStatistics(TilewiseAlgorithm):
             optional=True))
         self.addParameter(QgsProcessingParameterBoolean(
             self.ALL_TOUCHED, self.tr("Every pixel the polygon touches (all touched)"), False))
+        add_swath_parameters(self)
 
     def initOutputs(self):
         self.addParameter(QgsProcessingParameterFeatureSink(
@@ -135,6 +142,14 @@ class ZonalStatistics(TilewiseAlgorithm):
             qs = parse_percentiles(self.parameterAsString(parameters, self.PERCENTILES, context))
         except ValueError as error:
             yield self.PERCENTILES, str(error)
+            return
+        for name, problem in swath_errors(self, parameters, context, self.INPUT_RASTER):
+            yield name, problem
+            return
+        if parameters.get(self.LONGITUDE) and \
+                self.parameterAsBoolean(parameters, self.ALL_TOUCHED, context):
+            yield self.ALL_TOUCHED, self.tr("needs a geotransform: with LONGITUDE and LATITUDE, "
+                                            "pixels are selected by their centre")
             return
         if not self._statistics(parameters, context) and not qs:
             yield self.STATISTICS, self.tr("choose at least one statistic or percentile")
@@ -168,10 +183,14 @@ class ZonalStatistics(TilewiseAlgorithm):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        target = self._raster_crs if self._raster_crs.isValid() else raster_crs(profile)
+        swath = swath_arrays(rasters)
+        if swath is not None:
+            target, extent = wgs84(), swath_extent(*swath)
+        else:
+            target = self._raster_crs if self._raster_crs.isValid() else raster_crs(profile)
+            extent = raster_extent(profile)
         transform = coordinate_transform(source.sourceCrs(), target, context)
         bridge.step(0)
-        extent = raster_extent(profile)
         fast = fast_gpkg(self, parameters, context, self.INPUT, self.OUTPUT) \
             if transform is None else None
         rings = None
@@ -194,17 +213,22 @@ class ZonalStatistics(TilewiseAlgorithm):
         bridge._feedback.setProgressText(self.tr("Computing statistics of {} features").format(
             len(features)))
         statistics = self._statistics(parameters, context)
-        try:
+        percentiles = parse_percentiles(self.parameterAsString(parameters, self.PERCENTILES,
+                                                               context))
+
+        def progress(fraction):
+            bridge._feedback.setProgress(10 + 85 * fraction)
+        if swath is not None:
+            result = swath_zonal_statistics(
+                raster.array[band - 1], wkbs, *swath, nodata=profile.nodata, stats=statistics,
+                percentiles=percentiles, workers=eng.workers, progress=progress,
+                cancel=bridge.cancel)
+        else:
             result = zonal_statistics(
                 raster.array[band - 1], wkbs, profile.transform, nodata=profile.nodata,
-                stats=statistics,
-                percentiles=parse_percentiles(self.parameterAsString(parameters,
-                                                                     self.PERCENTILES, context)),
+                stats=statistics, percentiles=percentiles,
                 all_touched=self.parameterAsBoolean(parameters, self.ALL_TOUCHED, context),
-                workers=eng.workers, progress=lambda f: bridge._feedback.setProgress(
-                    10 + 85 * f), cancel=bridge.cancel)
-        except InputError:
-            raise
+                workers=eng.workers, progress=progress, cancel=bridge.cancel)
         return features, result, missing, source, fast
 
     def writeResults(self, eng, result, parameters, context, feedback):

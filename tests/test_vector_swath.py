@@ -4,6 +4,7 @@ and the nearest of every pixel by great-circle distance."""
 
 import numpy as np
 import pytest
+import rasterio.errors  # noqa: F401 (the warning filter below names it)
 from osgeo import ogr
 
 from tilewise.engine import InputError
@@ -12,6 +13,7 @@ from tilewise.engine.vector.zonal import STATISTICS, percentile_name
 import vector_helpers as vh
 
 H, W = 60, 80
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +106,89 @@ def test_bad_geolocation_is_named(swath):
     with pytest.raises(InputError) as info:
         Swath(np.full((3, 3), np.nan), np.zeros((3, 3)))
     assert info.value.param == "geolocation"
+
+
+@pytest.fixture(scope="module")
+def processing(request, tmp_path_factory):
+    import qgis_helpers as qh
+
+    qh.start_qgis(qh.plugin_parent_dir(request, tmp_path_factory),
+                  tmp_path_factory.mktemp("qgis-profile"))
+    import processing
+
+    return processing
+
+
+@pytest.fixture(scope="module")
+def swath_files(swath, tmp_path_factory):
+    import rasterio
+
+    lon, lat, band = swath
+    folder = tmp_path_factory.mktemp("swath")
+    paths = {}
+    for name, array in (("lon", lon), ("lat", lat), ("band", band)):
+        path = str(folder / f"{name}.tif")
+        with rasterio.open(path, "w", driver="GTiff", width=W, height=H, count=1,
+                           dtype=array.dtype.name, nodata=-1 if name == "band" else None) as dst:
+            dst.write(array, 1)
+        paths[name] = path
+    return paths
+
+
+def wgs84_layer(kind, wkts):
+    from qgis.core import QgsFeature, QgsGeometry, QgsVectorLayer
+
+    layer = QgsVectorLayer(f"{kind}?crs=EPSG:4326&field=id:integer", "swath", "memory")
+    features = []
+    for i, wkt in enumerate(wkts):
+        feature = QgsFeature(layer.fields())
+        feature.setAttributes([i])
+        feature.setGeometry(QgsGeometry.fromWkt(wkt))
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    return layer
+
+
+def test_processing_swath_zonal_and_sampling(processing, swath, swath_files, polygons):
+    lon, lat, band = swath
+    layer = wgs84_layer("MultiPolygon", [vh.to_wkt(g) for g in polygons])
+    out = processing.run("tilewise:zonalstatistics", {
+        "INPUT": layer, "INPUT_RASTER": swath_files["band"], "STATISTICS": [0, 1, 6],
+        "LONGITUDE": swath_files["lon"], "LATITUDE": swath_files["lat"],
+        "OUTPUT": "memory:"})["OUTPUT"]
+    rows = vh.rows_of(out)
+    checked = 0
+    for row, geom in zip(rows, polygons):
+        pixels = band[brute_inside(geom, lon, lat)]
+        values = pixels[pixels != -1].astype(np.float64)
+        if row[1] is None:  # bounding box off the swath
+            assert not len(pixels)
+            continue
+        assert row[1] == len(values) and row[2] == pytest.approx(values.sum(), rel=1e-12)
+        assert row[3] == (values.max() if len(values) else None)
+        checked += len(values) > 0
+    assert checked > 15
+    rng = np.random.default_rng(23)
+    i, j = rng.integers(0, H, 50), rng.integers(0, W, 50)
+    keep = np.isfinite(lon[i, j])
+    wkts = [f"POINT ({lon[a, b]!r} {lat[a, b]!r})" for a, b in zip(i[keep], j[keep])]
+    sampled = vh.rows_of(processing.run("tilewise:samplepoints", {
+        "INPUT": wgs84_layer("Point", wkts), "RASTERCOPY": swath_files["band"],
+        "LONGITUDE": swath_files["lon"], "LATITUDE": swath_files["lat"],
+        "OUTPUT": "memory:"})["OUTPUT"])
+    for row, a, b in zip(sampled, i[keep], j[keep]):  # a point on a pixel centre: that pixel
+        assert row[1] == (None if band[a, b] == -1 else band[a, b])
+
+
+def test_processing_swath_bad_parameters(processing, swath_files, polygons):
+    from qgis.core import QgsProcessingException
+
+    layer = wgs84_layer("MultiPolygon", [vh.to_wkt(g) for g in polygons[:3]])
+    base = {"INPUT": layer, "INPUT_RASTER": swath_files["band"], "OUTPUT": "memory:"}
+    cases = [({"LONGITUDE": swath_files["lon"]}, "LATITUDE", "both"),
+             ({"LONGITUDE": swath_files["lon"], "LATITUDE": swath_files["lat"],
+               "ALL_TOUCHED": True}, "ALL_TOUCHED", "geotransform")]
+    for extra, name, text in cases:
+        with pytest.raises(QgsProcessingException) as info:
+            processing.run("tilewise:zonalstatistics", {**base, **extra})
+        assert name in str(info.value) and text in str(info.value), str(info.value)
