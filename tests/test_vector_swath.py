@@ -2,9 +2,11 @@
 grids of a rotated, warped grid) against brute force: OGR's point-in-polygon on every pixel,
 and the nearest of every pixel by great-circle distance."""
 
+import warnings
+
 import numpy as np
 import pytest
-import rasterio.errors  # noqa: F401 (the warning filter below names it)
+from rasterio.errors import NotGeoreferencedWarning
 from osgeo import ogr
 
 from tilewise.engine import InputError
@@ -13,7 +15,6 @@ from tilewise.engine.vector.zonal import STATISTICS, percentile_name
 import vector_helpers as vh
 
 H, W = 60, 80
-pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +129,12 @@ def swath_files(swath, tmp_path_factory):
     paths = {}
     for name, array in (("lon", lon), ("lat", lat), ("band", band)):
         path = str(folder / f"{name}.tif")
-        with rasterio.open(path, "w", driver="GTiff", width=W, height=H, count=1,
-                           dtype=array.dtype.name, nodata=-1 if name == "band" else None) as dst:
-            dst.write(array, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # no geotransform
+            with rasterio.open(path, "w", driver="GTiff", width=W, height=H, count=1,
+                               dtype=array.dtype.name,
+                               nodata=-1 if name == "band" else None) as dst:
+                dst.write(array, 1)
         paths[name] = path
     return paths
 
@@ -149,6 +153,7 @@ def wgs84_layer(kind, wkts):
     return layer
 
 
+@pytest.mark.filterwarnings("ignore:Dataset has no geotransform")
 def test_processing_swath_zonal_and_sampling(processing, swath, swath_files, polygons):
     lon, lat, band = swath
     layer = wgs84_layer("MultiPolygon", [vh.to_wkt(g) for g in polygons])
