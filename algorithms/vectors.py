@@ -220,11 +220,27 @@ def write_gpkg(path, layer_name, out_path, fields, fids, columns, context, outpu
     for function in ("ST_IsEmpty", "ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY"):
         db.create_function(function, 1, never)
     try:
-        sets = ", ".join('"{}" = ?'.format(f.replace('"', '""')) for f, _ in fields)
-        sql = 'UPDATE "{}" SET {} WHERE "{}" = ?'.format(name.replace('"', '""'), sets,
-                                                         fid_column.replace('"', '""'))
+        def quote(text):
+            return '"{}"'.format(text.replace('"', '""'))
+        # the values go to a temporary table, then one UPDATE ... FROM joins it (SQLite >=
+        # 3.33; twice as fast as one UPDATE per feature)
+        names = ["v{}".format(i) for i in range(len(fields))]
         db.execute("BEGIN")
-        db.executemany(sql, zip(*columns, fids.tolist()))
+        db.execute("CREATE TEMP TABLE tilewise_values (fid INTEGER PRIMARY KEY, {})".format(
+            ", ".join(names)))
+        db.executemany("INSERT INTO tilewise_values VALUES (?{})".format(", ?" * len(names)),
+                       zip(fids.tolist(), *columns))
+        if sqlite3.sqlite_version_info >= (3, 33):
+            db.execute("UPDATE {t} SET {sets} FROM tilewise_values WHERE {t}.{fid} = "
+                       "tilewise_values.fid".format(
+                           t=quote(name), fid=quote(fid_column),
+                           sets=", ".join("{} = tilewise_values.{}".format(quote(f), v)
+                                          for (f, _), v in zip(fields, names))))
+        else:  # one correlated subquery per field
+            db.execute("UPDATE {t} SET {sets}".format(t=quote(name), sets=", ".join(
+                "{f} = (SELECT {v} FROM tilewise_values WHERE tilewise_values.fid = "
+                "{t}.{fid})".format(f=quote(f), v=v, t=quote(name), fid=quote(fid_column))
+                for (f, _), v in zip(fields, names))))
         db.commit()
     except sqlite3.Error as error:
         db.close()
