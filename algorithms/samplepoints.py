@@ -17,7 +17,7 @@ from qgis.PyQt.QtCore import QVariant
 
 from ..engine.vector import sample_points, swath_sample_points
 from .base import TilewiseAlgorithm
-from .vectors import (LATITUDE, LONGITUDE, SWATH_HELP, add_swath_parameters,
+from .vectors import (FAST_PATH_HELP, LATITUDE, LONGITUDE, SWATH_HELP, add_swath_parameters,
                       coordinate_transform, fast_gpkg, points_of, raster_crs, read_arrow,
                       sink_error, swath_arrays, swath_errors, wgs84, write_features,
                       write_gpkg)
@@ -77,7 +77,7 @@ class SamplePoints(TilewiseAlgorithm):
             "The value is that of the pixel containing the point. Points outside the raster, "
             "on nodata or NaN pixels, without geometry, and multipoints of more than one "
             "point (as in QGIS, with a warning) get NULL; a multipoint of one point is "
-            "sampled at that point.\n" + SWATH_HELP + " Each point then takes the value of "
+            "sampled at that point.\n" + FAST_PATH_HELP + "\n" + SWATH_HELP + " Each point then takes the value of "
             "the nearest pixel (great-circle distance); points farther than 1.5 times the "
             "median pixel spacing from every pixel get NULL.")
 

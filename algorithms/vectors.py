@@ -105,6 +105,12 @@ def sink_error(algorithm, parameters, name):
 # that layer) and the new fields are filled by SQL UPDATEs in one transaction.
 # Anything else takes the QGIS feature-sink path.
 
+FAST_PATH_HELP = (
+    "Files: when the input is a GeoPackage file given by its path and the output a .gpkg "
+    "file, GDAL reads and writes them directly (much faster than feature by feature); the "
+    "output then keeps the input layer's name.")
+
+
 def fast_gpkg(algorithm, parameters, context, input_name, output_name):
     """``(source path, layer name, output path)`` when the fast path applies, else None."""
     import os
@@ -285,11 +291,12 @@ def points_of(geoms):
 
 LONGITUDE, LATITUDE = "LONGITUDE", "LATITUDE"
 SWATH_HELP = (
-    "LONGITUDE, LATITUDE: optional rasters (band 1, degrees, WGS 84) on the same grid as the "
-    "raster, giving each pixel's own location, as swath products (Sentinel-3) do; give both "
-    "or neither. With them the geotransform is not used: the features are reprojected to "
-    "WGS 84 and pixels are found by their own coordinates, through a spatial index "
-    "(longitudes must not cross the antimeridian).")
+    "LONGITUDE: optional raster (band 1, degrees, WGS 84) of the same size as the raster, "
+    "giving the longitude of each pixel, as swath products (Sentinel-3) do. With it and "
+    "LATITUDE the geotransform is not used: the features are reprojected to WGS 84 and "
+    "pixels are found by their own coordinates, through a spatial index (longitudes must not "
+    "cross the antimeridian).\n"
+    "LATITUDE: the latitude of each pixel, likewise; give both or neither.")
 
 
 def add_swath_parameters(algorithm):

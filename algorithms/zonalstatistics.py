@@ -19,7 +19,7 @@ from ..engine.vector import from_wkb, swath_zonal_statistics, zonal_statistics
 from ..engine.vector.zonal import STATISTICS, percentile_name
 from .base import TilewiseAlgorithm
 from .statistics import parse_percentiles
-from .vectors import (LATITUDE, LONGITUDE, SWATH_HELP, add_swath_parameters,
+from .vectors import (FAST_PATH_HELP, LATITUDE, LONGITUDE, SWATH_HELP, add_swath_parameters,
                       coordinate_transform, fast_gpkg, null_if_nan, raster_crs, raster_extent,
                       read_arrow, read_features, sink_error, swath_arrays, swath_errors,
                       swath_extent, wgs84, write_features, write_gpkg)
@@ -95,8 +95,9 @@ class ZonalStatistics(TilewiseAlgorithm):
             "Precision: count, minimum, maximum, median, percentiles, minority, majority, "
             "variety are exact; sum and mean come from per-row prefix sums and the variance "
             "from prefix sums of squares, with each polygon's rounding-error estimate checked: "
-            "a polygon whose estimate exceeds 1e-10 of its value is computed again from its "
-            "pixel values, two-pass. Results do not depend on WORKERS.\n" + SWATH_HELP +
+            "a polygon whose estimate exceeds 1e-10 of its sum or 1e-9 of its sum of squared "
+            "deviations is computed again from its pixel values, two-pass. Results do not "
+            "depend on WORKERS.\n" + FAST_PATH_HELP + "\n" + SWATH_HELP +
             " A pixel then belongs to a polygon when its own longitude/latitude lies inside "
             "(ALL_TOUCHED does not apply).")
 
