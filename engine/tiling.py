@@ -89,6 +89,8 @@ def auto_tile_shape(height, width, margin, workers, bytes_per_pixel, memory_budg
     memory only while that makes their read windows smaller.
     """
     margin = min(margin, max(height, width))  # past the border a margin reads nothing more
+    if margin >= max(height, width) - 1:
+        return (height, width)  # every tile would read (and compute) the whole image
     least = max(1, MARGIN_FACTOR * margin)
     target = max(TARGET_TILE_PIXELS, least * least)
     if target // width >= least:

@@ -47,8 +47,13 @@ def _fill_nodata(buffers, profiles, params):
         return [band[None]]  # nothing to fill or nothing to fill from: GDAL changes nothing
     # rasterio fills the array it is given in place, read-only flag or not: hand it a copy
     from rasterio.fill import fillnodata  # here: workers that never fill never load GDAL
+    distance = params["max_distance"]
+    if distance > 0:
+        # no pixel of the tile is farther than its diagonal, and GDAL's time grows with the
+        # distance (40 x 50 pixels: 92 s at 1e9, 2 ms at the diagonal), same result
+        distance = min(distance, math.ceil(math.hypot(*band.shape)) + 1)
     filled = fillnodata(np.array(band), mask=(~to_fill).view(np.uint8),
-                        max_search_distance=params["max_distance"],
+                        max_search_distance=distance,
                         smoothing_iterations=params["smoothing_iterations"])
     return [filled[None]]
 
