@@ -71,7 +71,9 @@ class ZonalStatistics(TilewiseAlgorithm):
             "Zonal statistics (native:zonalstatisticsfb), in parallel: a new layer with the "
             "input fields plus one field per statistic.\n"
             "INPUT: the polygons (any CRS: they are reprojected to the raster's).\n"
-            "INPUT_RASTER, RASTER_BAND: the raster and its band.\n"
+            "INPUT_RASTER: the raster.\n"
+            "RASTER_BAND: its band (default 1); 0 or empty: every band, with fields named "
+            "<prefix>b<band>_<statistic> (_b2_mean).\n"
             "COLUMN_PREFIX: prefix of the new fields (default _): _count, _sum, _mean, "
             "_median, _stdev, _min, _max, _range, _minority, _majority, _variety, _variance, "
             "_nodata and _p<q> for percentile q (_p2_5 for 2.5).\n"
@@ -107,7 +109,8 @@ class ZonalStatistics(TilewiseAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.INPUT_RASTER, self.tr("Raster layer")))
         self.addParameter(QgsProcessingParameterBand(
-            self.RASTER_BAND, self.tr("Raster band"), 1, self.INPUT_RASTER))
+            self.RASTER_BAND, self.tr("Raster band (0 = every band)"), 1, self.INPUT_RASTER,
+            optional=True))
         self.addParameter(QgsProcessingParameterString(
             self.COLUMN_PREFIX, self.tr("Output column prefix"), "_"))
         self.addParameter(QgsProcessingParameterEnum(
@@ -130,13 +133,27 @@ class ZonalStatistics(TilewiseAlgorithm):
         return [STATISTICS[i] for i in self.parameterAsEnums(parameters, self.STATISTICS,
                                                              context)]
 
+    def _bands(self, parameters, context):
+        """The bands to describe: RASTER_BAND, or every band for 0 (or empty)."""
+        value = parameters.get(self.RASTER_BAND, 1)
+        band = 0 if value is None or value == "" else \
+            self.parameterAsInt(parameters, self.RASTER_BAND, context)
+        if band:
+            return [band]
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT_RASTER, context)
+        return list(range(1, layer.bandCount() + 1)) if layer is not None else [1]
+
     def _columns(self, parameters, context):
-        """(statistic key, field name) pairs, in output order."""
+        """(statistic key, band, field name) triples, in output order."""
         prefix = self.parameterAsString(parameters, self.COLUMN_PREFIX, context)
         keys = self._statistics(parameters, context) + [
             percentile_name(q) for q in parse_percentiles(
                 self.parameterAsString(parameters, self.PERCENTILES, context))]
-        return [(key, prefix + key) for key in keys]
+        bands = self._bands(parameters, context)
+        if len(bands) == 1 and parameters.get(self.RASTER_BAND, 1) not in (0, "0", None, ""):
+            return [(key, bands[0], prefix + key) for key in keys]
+        return [(key, band, "{}b{}_{}".format(prefix, band, key))
+                for band in bands for key in keys]
 
     def parameterErrors(self, parameters, context):
         try:
@@ -159,7 +176,7 @@ class ZonalStatistics(TilewiseAlgorithm):
         if source is None:
             return  # QGIS's own check names it
         names = set(source.fields().names())
-        for _, field in self._columns(parameters, context):
+        for _, _, field in self._columns(parameters, context):
             if field in names:
                 yield self.COLUMN_PREFIX, self.tr(
                     "the input layer already has a field '{}'; choose another prefix"
@@ -180,7 +197,7 @@ class ZonalStatistics(TilewiseAlgorithm):
     def runEngine(self, eng, rasters, parameters, context, bridge):
         raster = rasters[self.INPUT_RASTER]
         profile = raster.profile
-        band = self.parameterAsInt(parameters, self.RASTER_BAND, context)
+        bands = self._bands(parameters, context)
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
@@ -220,16 +237,21 @@ class ZonalStatistics(TilewiseAlgorithm):
         def progress(fraction):
             bridge._feedback.setProgress(10 + 85 * fraction)
         if swath is not None:
-            result = swath_zonal_statistics(
+            per_band = [swath_zonal_statistics(
                 raster.array[band - 1], wkbs, *swath, nodata=profile.nodata, stats=statistics,
                 percentiles=percentiles, workers=eng.workers, progress=progress,
-                cancel=bridge.cancel)
+                cancel=bridge.cancel) for band in bands]
         else:
-            result = zonal_statistics(
-                raster.array[band - 1], wkbs, profile.transform, nodata=profile.nodata,
+            array = raster.array[bands[0] - 1] if len(bands) == 1 else \
+                raster.array[[band - 1 for band in bands]]
+            computed = zonal_statistics(
+                array, wkbs, profile.transform, nodata=profile.nodata,
                 stats=statistics, percentiles=percentiles,
                 all_touched=self.parameterAsBoolean(parameters, self.ALL_TOUCHED, context),
                 workers=eng.workers, progress=progress, cancel=bridge.cancel)
+            per_band = [computed] if len(bands) == 1 else \
+                [{k: v[:, i] for k, v in computed.items()} for i in range(len(bands))]
+        result = dict(zip(bands, per_band))
         return features, result, missing, source, fast
 
     def writeResults(self, eng, result, parameters, context, feedback):
@@ -238,23 +260,23 @@ class ZonalStatistics(TilewiseAlgorithm):
         if fast is not None:
             from osgeo import ogr
             out = [[None if gone else null_if_nan(v) for v, gone in
-                    zip(values[key].tolist(), np.asarray(missing).tolist())]
-                   for key, _ in columns]
-            path = write_gpkg(*fast, [(name, ogr.OFTReal) for _, name in columns], features,
-                              out, context, self.OUTPUT)
+                    zip(values[band][key].tolist(), np.asarray(missing).tolist())]
+                   for key, band, _ in columns]
+            path = write_gpkg(*fast, [(name, ogr.OFTReal) for _, _, name in columns],
+                              features, out, context, self.OUTPUT)
             feedback.setProgress(100)
             return {self.OUTPUT: path}
         fields = QgsFields(source.fields())
-        for _, name in columns:
+        for _, _, name in columns:
             fields.append(QgsField(name, QVariant.Double, "double precision"))
         sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
                                           source.wkbType(), source.sourceCrs())
         if sink is None:
             raise sink_error(self, parameters, self.OUTPUT)
         out = []
-        for key, _ in columns:
-            column = [None if gone else null_if_nan(v) for v, gone in zip(values[key].tolist(),
-                                                                           missing)]
+        for key, band, _ in columns:
+            column = [None if gone else null_if_nan(v)
+                      for v, gone in zip(values[band][key].tolist(), missing)]
             out.append(column)
         feedback.setProgressText(self.tr("Writing {} features").format(len(features)))
         write_features(sink, features, out, feedback)

@@ -129,7 +129,7 @@ def test_bad_input_names_the_parameter(band, geoms):
         zonal_statistics(band, rings_of(geoms), TRANSFORM, percentiles=[101])
     assert info.value.param == "percentiles"
     with pytest.raises(InputError) as info:
-        zonal_statistics(band[None], rings_of(geoms), TRANSFORM)
+        zonal_statistics(band[None, None], rings_of(geoms), TRANSFORM)
     assert info.value.param == "band"
     with pytest.raises(InputError) as info:
         from_wkb([b"\x01\x01\x00\x00\x00" + b"\x00" * 16])  # a point
@@ -266,3 +266,34 @@ def test_geopackage_fast_path_equals_sink_path(processing, band, geoms, tmp_path
     b = vh.rows_of(out, key=1)
     assert [r[1:] for r in a] == [r[1:] for r in b]
     assert sum(r[3] is None for r in b) > 0 and sum(r[3] == 0 for r in b) > 0
+
+
+def test_every_band_at_once_equals_band_by_band(band, geoms):
+    bands = np.stack([band, band * 2, np.where(np.isnan(band), 5, band - 100)])
+    rings = rings_of(geoms)
+    both = zonal_statistics(bands, rings, TRANSFORM, nodata=NODATA, stats=STATISTICS,
+                            percentiles=(50,))
+    for k in range(3):
+        one = zonal_statistics(bands[k], rings, TRANSFORM, nodata=NODATA, stats=STATISTICS,
+                               percentiles=(50,))
+        for key in one:
+            np.testing.assert_array_equal(both[key][:, k], one[key], err_msg=key)
+    with pytest.raises(InputError) as info:
+        zonal_statistics(bands, rings, TRANSFORM, nodata=[NODATA, NODATA])
+    assert info.value.param == "nodata"
+
+
+def test_processing_every_band(processing, band, geoms, tmp_path):
+    bands = np.stack([band, np.where(band == NODATA, NODATA, band * 3)])
+    raster = qh.write_geotiff(tmp_path / "bands.tif", bands, nodata=NODATA, transform=TRANSFORM)
+    layer = polygon_layer(geoms)
+    params = {"INPUT": layer, "INPUT_RASTER": raster, "STATISTICS": [0, 2, 6],
+              "OUTPUT": "memory:"}
+    every = processing.run("tilewise:zonalstatistics", {**params, "RASTER_BAND": 0})["OUTPUT"]
+    names = [f.name() for f in every.fields()][2:]
+    assert names == ["_b1_count", "_b1_mean", "_b1_max", "_b2_count", "_b2_mean", "_b2_max"]
+    rows = attributes(every)
+    for k in (1, 2):
+        single = attributes(processing.run("tilewise:zonalstatistics",
+                                           {**params, "RASTER_BAND": k})["OUTPUT"])
+        assert [r[2 + 3 * (k - 1):5 + 3 * (k - 1)] for r in rows] == [r[2:] for r in single]

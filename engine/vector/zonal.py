@@ -233,62 +233,20 @@ def _moments_visitor(out):
     return visit
 
 
-def zonal_statistics(band, rings, transform, nodata=None, stats=("count", "sum", "mean"),
-                     percentiles=(), all_touched=False, workers=0, progress=None,
-                     cancel=None):
-    """Statistics of ``band`` (rows, cols) inside each polygon of ``rings``.
-
-    ``rings``: a ``Rings`` (world coordinates, in the raster's CRS) or a list of WKB.
-    ``transform``: the raster's affine ``(a, b, c, d, e, f)``. A pixel belongs to a polygon
-    when its centre does (GDAL's rasterize rule), or when the polygon touches it
-    (``all_touched``). Pixels equal to ``nodata`` or NaN are skipped; ``"nodata"`` counts
-    them. ``stats``: names from ``STATISTICS``; ``percentiles``: exact, as
-    ``numpy.percentile``. Returns ``{name: float64 array (features,)}`` with keys ``stats``,
-    ``"count"`` and ``percentile_name(q)``: NaN where undefined (no valid pixel; the sum is
-    then 0). Standard deviation and variance are the population ones (divided by the count).
-    ``workers`` threads (0 = all cores); ``progress(fraction)``, ``cancel() -> bool``.
-    """
-    band = np.asarray(band)
-    if band.ndim != 2:
-        raise InputError("band", f"expected a (rows, cols) array, got shape {band.shape}")
-    if band.dtype.kind not in "biuf":
-        raise InputError("band", f"unsupported data type {band.dtype}")
-    stats, qs = check_statistics(stats, percentiles)
-    if not isinstance(rings, Rings):
-        rings = from_wkb(rings)
-    height, width = band.shape
-    count = rings.count
-    pixel_rings = rings.transformed(transform)
+def _reduce(band, nodata, feature, row, c0, c1, count, stats, qs, workers, stage, cancel):
+    """Steps 2 and 3 of ``zonal_statistics`` for one band, given every feature's spans."""
+    height = band.shape[0]
     wanted = set(stats)
     sorted_wanted = wanted & _SORTED
     need = set()
     if wanted & {"sum", "mean", "stdev", "variance"}:
         need.add("sum")
     if wanted & {"stdev", "variance"}:
-        need.add("sumsq")
-    if "sumsq" in need:
-        need.add("sum")
+        need |= {"sum", "sumsq"}
     if wanted & {"min", "range"}:
         need.add("min")
     if wanted & {"max", "range"}:
         need.add("max")
-    steps = 3 if sorted_wanted or qs else 2
-    done = [0]
-
-    def stage(fraction):
-        if progress is not None:
-            progress(min(1.0, (done[0] + fraction) / steps))
-
-    # 1. spans of every feature, by batches of features
-    def span_batch(start):
-        stop = min(start + BATCH_FEATURES, count)
-        f, r, a, b = spans(pixel_rings.subset(start, stop), height, width, all_touched)
-        return f + start, r, a, b
-    parts = map_batches(span_batch, range(0, count, BATCH_FEATURES), workers, stage, cancel)
-    feature, row, c0, c1 = (np.concatenate([p[i] for p in parts]) if parts
-                            else np.empty(0, np.int64) for i in range(4))
-    del parts
-    done[0] += 1
     out = {"count": np.zeros(count)}
     # 2. per-span sums and extremes, strip by strip
     per_span = {"n": np.zeros(len(row))}
@@ -312,8 +270,7 @@ def zonal_statistics(band, rings, transform, nodata=None, stats=("count", "sum",
         _Strip(band, nodata, need, offset, local.workspace).run(
             r0, r1, row[where], c0[where], c1[where], per_span, where)
     if strips:
-        map_batches(strip, strips, workers, stage, cancel)
-    done[0] += 1
+        map_batches(strip, strips, workers, lambda f: stage(f / 2), cancel)
     del by_row
     n = per_span["n"]
     valid_count = np.bincount(feature, weights=n, minlength=count)
@@ -367,6 +324,68 @@ def zonal_statistics(band, rings, transform, nodata=None, stats=("count", "sum",
         visitors.append((again, _moments_visitor(out)))
     for selected, visit in visitors:
         groups, group = _gather_groups(band, nodata, feature, row, c0, c1, selected, visit)
-        map_batches(group, groups, workers, stage, cancel)
+        map_batches(group, groups, workers, lambda f: stage(0.5 + f / 2), cancel)
     keep = wanted | {"count"} | {percentile_name(q) for q in qs}
     return {k: v for k, v in out.items() if k in keep}
+
+
+def zonal_statistics(band, rings, transform, nodata=None, stats=("count", "sum", "mean"),
+                     percentiles=(), all_touched=False, workers=0, progress=None,
+                     cancel=None):
+    """Statistics of ``band`` (rows, cols) inside each polygon of ``rings``.
+
+    ``rings``: a ``Rings`` (world coordinates, in the raster's CRS) or a list of WKB.
+    ``transform``: the raster's affine ``(a, b, c, d, e, f)``. A pixel belongs to a polygon
+    when its centre does (GDAL's rasterize rule), or when the polygon touches it
+    (``all_touched``). Pixels equal to ``nodata`` or NaN are skipped; ``"nodata"`` counts
+    them. ``stats``: names from ``STATISTICS``; ``percentiles``: exact, as
+    ``numpy.percentile``. Returns ``{name: float64 array (features,)}`` with keys ``stats``,
+    ``"count"`` and ``percentile_name(q)``: NaN where undefined (no valid pixel; the sum is
+    then 0). Standard deviation and variance are the population ones (divided by the count).
+    ``workers`` threads (0 = all cores); ``progress(fraction)``, ``cancel() -> bool``.
+    A (bands, rows, cols) ``band`` gives (features, bands) arrays, the spans computed once;
+    ``nodata`` may then be a sequence, one value per band.
+    """
+    band = np.asarray(band)
+    if band.ndim not in (2, 3):
+        raise InputError("band", f"expected a (rows, cols) or (bands, rows, cols) array, got "
+                         f"shape {band.shape}")
+    if band.dtype.kind not in "biuf":
+        raise InputError("band", f"unsupported data type {band.dtype}")
+    bands = band[None] if band.ndim == 2 else band
+    nodatas = list(nodata) if isinstance(nodata, (list, tuple)) else [nodata] * len(bands)
+    if len(nodatas) != len(bands):
+        raise InputError("nodata", f"{len(nodatas)} nodata values for {len(bands)} bands")
+    stats, qs = check_statistics(stats, percentiles)
+    if not isinstance(rings, Rings):
+        rings = from_wkb(rings)
+    height, width = bands.shape[1:]
+    count = rings.count
+    pixel_rings = rings.transformed(transform)
+    steps = 1 + len(bands)
+    done = [0]
+
+    def stage(fraction):
+        if progress is not None:
+            progress(min(1.0, (done[0] + fraction) / steps))
+
+    # 1. spans of every feature, by batches of features
+    def span_batch(start):
+        stop = min(start + BATCH_FEATURES, count)
+        f, r, a, b = spans(pixel_rings.subset(start, stop), height, width, all_touched)
+        return f + start, r, a, b
+    parts = map_batches(span_batch, range(0, count, BATCH_FEATURES), workers, stage, cancel)
+    feature, row, c0, c1 = (np.concatenate([p[i] for p in parts]) if parts
+                            else np.empty(0, np.int64) for i in range(4))
+    del parts
+    done[0] += 1
+    results = []
+    for values, nd in zip(bands, nodatas):
+        results.append(_reduce(values, nd, feature, row, c0, c1, count, stats, qs, workers,
+                               stage, cancel))
+        done[0] += 1
+    if band.ndim == 2:
+        return results[0]
+    return {key: np.column_stack([r[key] for r in results]) for key in results[0]}
+
+
