@@ -77,8 +77,8 @@ class SamplePoints(TilewiseAlgorithm):
             "The value is that of the pixel containing the point. Points outside the raster, "
             "on nodata or NaN pixels, without geometry, and multipoints of more than one "
             "point (as in QGIS, with a warning) get NULL; a multipoint of one point is "
-            "sampled at that point.\n" + FAST_PATH_HELP + "\n" + SWATH_HELP + " Each point then takes the value of "
-            "the nearest pixel (great-circle distance); points farther than 1.5 times the "
+            "sampled at that point.\n" + FAST_PATH_HELP + "\n" + SWATH_HELP +
+            " Each point then takes the value of the nearest pixel (great-circle distance); points farther than 1.5 times the "
             "median pixel spacing from every pixel get NULL.")
 
     def initParameters(self):

@@ -24,8 +24,9 @@ def raster_crs(profile):
 def raster_extent(profile):
     """The raster's extent as a QgsRectangle (its CRS), from the profile's transform."""
     a, b, c, d, e, f = profile.transform[:6]
-    xs = [c, c + a * profile.width, c + b * profile.height, c + a * profile.width + b * profile.height]
-    ys = [f, f + d * profile.width, f + e * profile.height, f + d * profile.width + e * profile.height]
+    w, h = profile.width, profile.height
+    xs = [c, c + a * w, c + b * h, c + a * w + b * h]
+    ys = [f, f + d * w, f + e * h, f + d * w + e * h]
     return QgsRectangle(min(xs), min(ys), max(xs), max(ys))
 
 

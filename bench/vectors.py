@@ -222,7 +222,8 @@ def bench_mask(args, runner, rows):
     size = args.mask_size
     grid = os.path.join(args.outdir, "grid.tif")
     profile = dict(driver="GTiff", width=size, height=size, count=1, dtype="uint8",
-                   crs=rasterio.crs.CRS.from_epsg(32631), transform=from_origin(300000.0, 5000040.0, 10.0, 10.0),
+                   crs=rasterio.crs.CRS.from_epsg(32631),
+                   transform=from_origin(300000.0, 5000040.0, 10.0, 10.0),
                    tiled=True, sparse_ok=True)
     with rasterio.open(grid, "w", **profile) as dst:
         pass

@@ -47,7 +47,8 @@ def test_points_from_wkb_keeps_every_part():
     np.testing.assert_array_equal(xy, [[1, 2], [3, 4], [5, 6], [7, 8]])
     np.testing.assert_array_equal(feature, [0, 1, 1, 2])
     with pytest.raises(InputError):
-        points_from_wkb([bytes(ogr.CreateGeometryFromWkt("LINESTRING (0 0, 1 1)").ExportToIsoWkb())])
+        line = ogr.CreateGeometryFromWkt("LINESTRING (0 0, 1 1)")
+        points_from_wkb([bytes(line.ExportToIsoWkb())])
 
 
 def test_pixel_of_rotated_grid_uses_the_inverse():
@@ -111,7 +112,8 @@ def test_processing_equals_native_rastersampling(processing, tmp_path, dtype):
         array = array + np.float32(0.25)
         array[1, 3:9, :] = np.nan
     array[:, 0, :2] = 7
-    raster = qh.write_geotiff(tmp_path / f"{dtype}.tif", array, nodata=-99 + (dtype == "float32") * 0.25,
+    nodata = -99 + (dtype == "float32") * 0.25
+    raster = qh.write_geotiff(tmp_path / f"{dtype}.tif", array, nodata=nodata,
                               transform=TRANSFORM)
     layer = point_layer(random_points(rng, 400))
     params = {"INPUT": layer, "RASTERCOPY": raster, "COLUMN_PREFIX": "v_", "OUTPUT": "memory:"}
