@@ -182,7 +182,7 @@ class SamplePoints(TilewiseAlgorithm):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        swath = swath_arrays(rasters)
+        swath = swath_arrays(rasters, self._sources[self.RASTERCOPY], profile)
         if swath is not None:
             target = wgs84()
         else:

@@ -296,7 +296,8 @@ SWATH_HELP = (
     "giving the longitude of each pixel, as swath products (Sentinel-3) do. With it and "
     "LATITUDE the geotransform is not used: the features are reprojected to WGS 84 and "
     "pixels are found by their own coordinates, through a spatial index (longitudes must not "
-    "cross the antimeridian).\n"
+    "cross the antimeridian). A raster without geotransform whose GDAL metadata has "
+    "GEOLOCATION arrays (Sentinel-3 netCDF) uses them without LONGITUDE and LATITUDE.\n"
     "LATITUDE: the latitude of each pixel, likewise; give both or neither.")
 
 
@@ -333,10 +334,15 @@ def swath_errors(algorithm, parameters, context, raster_name):
                 profile.width, profile.height, size[1], size[0])
 
 
-def swath_arrays(rasters):
-    """``(lon, lat)`` band-1 arrays of the LONGITUDE and LATITUDE rasters, or None."""
+def swath_arrays(rasters, path=None, profile=None):
+    """``(lon, lat)`` band-1 arrays of the LONGITUDE and LATITUDE rasters; else, for a raster
+    at ``path`` without geotransform, its GDAL GEOLOCATION arrays; else None."""
     if LONGITUDE in rasters and LATITUDE in rasters:
         return rasters[LONGITUDE].array[0], rasters[LATITUDE].array[0]
+    from ..engine.vector.swath import IDENTITY, geolocation_arrays
+    if path is not None and profile is not None and \
+            tuple(map(float, profile.transform[:6])) == IDENTITY:
+        return geolocation_arrays(path)
     return None
 
 

@@ -201,7 +201,7 @@ class ZonalStatistics(TilewiseAlgorithm):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        swath = swath_arrays(rasters)
+        swath = swath_arrays(rasters, self._sources[self.INPUT_RASTER], profile)
         if swath is not None:
             target, extent = wgs84(), swath_extent(*swath)
         else:

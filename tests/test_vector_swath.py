@@ -197,3 +197,34 @@ def test_processing_swath_bad_parameters(processing, swath_files, polygons):
         with pytest.raises(QgsProcessingException) as info:
             processing.run("tilewise:zonalstatistics", {**base, **extra})
         assert name in str(info.value) and text in str(info.value), str(info.value)
+
+
+@pytest.mark.filterwarnings("ignore:Dataset has no geotransform")
+def test_gdal_geolocation_metadata_is_used(processing, swath_files, polygons, tmp_path):
+    """A raster without geotransform whose GEOLOCATION metadata names the lon/lat rasters
+    (as Sentinel-3 netCDF products do): the same result as LONGITUDE and LATITUDE given."""
+    import shutil
+
+    from osgeo import gdal
+
+    from tilewise.engine.vector.swath import geolocation_arrays
+
+    path = str(tmp_path / "geolocated.tif")
+    shutil.copyfile(swath_files["band"], path)
+    ds = gdal.Open(path, gdal.GA_Update)
+    ds.SetMetadata({"X_DATASET": swath_files["lon"], "X_BAND": "1",
+                    "Y_DATASET": swath_files["lat"], "Y_BAND": "1", "SRS": "EPSG:4326",
+                    "PIXEL_OFFSET": "0", "LINE_OFFSET": "0", "PIXEL_STEP": "1",
+                    "LINE_STEP": "1"}, "GEOLOCATION")
+    ds = None
+    lon, lat = geolocation_arrays(path)
+    assert lon.shape == (H, W) and np.isnan(lon[0, 0]) and np.isfinite(lat).all()
+    assert geolocation_arrays(swath_files["lon"]) is None
+    layer = wgs84_layer("MultiPolygon", [vh.to_wkt(g) for g in polygons])
+    params = {"INPUT": layer, "STATISTICS": [0, 1], "OUTPUT": "memory:"}
+    auto = vh.rows_of(processing.run("tilewise:zonalstatistics",
+                                     {**params, "INPUT_RASTER": path})["OUTPUT"])
+    given = vh.rows_of(processing.run("tilewise:zonalstatistics", {
+        **params, "INPUT_RASTER": swath_files["band"], "LONGITUDE": swath_files["lon"],
+        "LATITUDE": swath_files["lat"]})["OUTPUT"])
+    assert auto == given and sum(r[1] is not None and r[1] > 0 for r in auto) > 15

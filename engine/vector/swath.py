@@ -211,4 +211,47 @@ def swath_sample_points(array, xy, lon, lat, nodata=None, max_distance=None):
     return sample_points(array, pixel_xy, (1.0, 0.0, 0.0, 0.0, 1.0, 0.0), nodata)
 
 
-__all__ = ["STATISTICS", "Swath", "swath_sample_points", "swath_zonal_statistics"]
+
+
+IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+def geolocation_arrays(path):
+    """``(lon, lat)`` float64 arrays from the GDAL ``GEOLOCATION`` metadata of the raster at
+    ``path`` (as Sentinel-3 netCDF products carry), or None when it has none. Only full
+    resolution arrays (offsets 0, steps 1) in geographic coordinates are supported."""
+    from osgeo import gdal, osr
+    ds = gdal.Open(str(path))
+    if ds is None:
+        return None
+    md = ds.GetMetadata("GEOLOCATION") or {}
+    if not md.get("X_DATASET") or not md.get("Y_DATASET"):
+        return None
+    for key, want in (("PIXEL_OFFSET", 0), ("LINE_OFFSET", 0), ("PIXEL_STEP", 1),
+                      ("LINE_STEP", 1)):
+        if float(md.get(key, want)) != want:
+            raise InputError("geolocation", f"GEOLOCATION arrays with {key}={md[key]} "
+                             "(subsampled) are not supported; give full-resolution "
+                             "longitude and latitude rasters")
+    if md.get("SRS"):
+        srs = osr.SpatialReference()
+        if srs.SetFromUserInput(md["SRS"]) != 0 or not srs.IsGeographic():
+            raise InputError("geolocation", "the GEOLOCATION arrays are not longitudes and "
+                             f"latitudes ({md['SRS'][:60]})")
+    arrays = []
+    for name, band in (("X_DATASET", "X_BAND"), ("Y_DATASET", "Y_BAND")):
+        src = gdal.Open(md[name])
+        if src is None:
+            raise InputError("geolocation", f"cannot open the GEOLOCATION {name} "
+                             f"{md[name]!r}")
+        values = src.GetRasterBand(int(md.get(band, 1))).ReadAsArray().astype(np.float64)
+        if values.shape != (ds.RasterYSize, ds.RasterXSize):
+            raise InputError("geolocation", f"the GEOLOCATION {name} is {values.shape[1]} x "
+                             f"{values.shape[0]} pixels, the raster {ds.RasterXSize} x "
+                             f"{ds.RasterYSize}")
+        arrays.append(values)
+    return tuple(arrays)
+
+
+__all__ = ["STATISTICS", "Swath", "geolocation_arrays", "swath_sample_points",
+           "swath_zonal_statistics"]
