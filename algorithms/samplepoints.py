@@ -8,19 +8,24 @@ from qgis.core import (QgsCsException,
                        QgsPointXY,
                        QgsProcessing,
                        QgsProcessingException,
+                       QgsProcessingParameterEnum,
                        QgsProcessingParameterFeatureSink,
                        QgsProcessingParameterFeatureSource,
+                       QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterString,
                        QgsWkbTypes)
 from qgis.PyQt.QtCore import QVariant
 
 from ..engine.vector import sample_points, swath_sample_points
+from ..engine.vector.sampling import buffer_statistics
+from ..engine.vector.zonal import STATISTICS
 from .base import TilewiseAlgorithm
 from .vectors import (FAST_PATH_HELP, LATITUDE, LONGITUDE, SWATH_HELP, add_swath_parameters,
                       coordinate_transform, fast_gpkg, points_of, raster_crs, read_arrow,
                       sink_error, swath_arrays, swath_errors, wgs84, write_features,
                       write_gpkg)
+from .zonalstatistics import LABELS
 
 
 def field_type(dtype):
@@ -38,6 +43,8 @@ class SamplePoints(TilewiseAlgorithm):
     INPUT = "INPUT"
     RASTERCOPY = "RASTERCOPY"
     COLUMN_PREFIX = "COLUMN_PREFIX"
+    BUFFER = "BUFFER"
+    BUFFER_STATISTIC = "BUFFER_STATISTIC"
     OUTPUT = "OUTPUT"
 
     LONGITUDE = LONGITUDE
@@ -77,7 +84,13 @@ class SamplePoints(TilewiseAlgorithm):
             "The value is that of the pixel containing the point. Points outside the raster, "
             "on nodata or NaN pixels, without geometry, and multipoints of more than one "
             "point (as in QGIS, with a warning) get NULL; a multipoint of one point is "
-            "sampled at that point.\n" + FAST_PATH_HELP + "\n" + SWATH_HELP +
+            "sampled at that point.\n"
+            "BUFFER: a radius, in the units of the raster's CRS; when above 0, each field "
+            "holds the BUFFER_STATISTIC of the pixels whose centre lies within that distance "
+            "of the point (an exact disc, boundary included), as zonal statistics would over "
+            "that disc; NULL when it holds no valid pixel. Fields are then doubles.\n"
+            "BUFFER_STATISTIC: the statistic (default: mean), as in Zonal statistics.\n" +
+            FAST_PATH_HELP + "\n" + SWATH_HELP +
             " Each point then takes the value of the nearest pixel (great-circle distance); points farther than 1.5 times the "
             "median pixel spacing from every pixel get NULL.")
 
@@ -88,15 +101,27 @@ class SamplePoints(TilewiseAlgorithm):
             self.RASTERCOPY, self.tr("Raster layer")))
         self.addParameter(QgsProcessingParameterString(
             self.COLUMN_PREFIX, self.tr("Output column prefix"), "SAMPLE_"))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.BUFFER, self.tr("Buffer radius in the raster's CRS units (0 = no buffer)"),
+            QgsProcessingParameterNumber.Double, 0.0, minValue=0.0))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.BUFFER_STATISTIC, self.tr("Statistic over the buffer"),
+            [self.tr(label) for label in LABELS], defaultValue=2))
         add_swath_parameters(self)
 
     def initOutputs(self):
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("Sampled"), QgsProcessing.TypeVectorPoint))
 
+    def _buffer(self, parameters, context):
+        return self.parameterAsDouble(parameters, self.BUFFER, context)
+
     def parameterErrors(self, parameters, context):
         for name, problem in swath_errors(self, parameters, context, self.RASTERCOPY):
             yield name, problem
+            return
+        if self._buffer(parameters, context) > 0 and parameters.get(self.LONGITUDE):
+            yield self.BUFFER, self.tr("needs a geotransform (not LONGITUDE and LATITUDE)")
             return
         source = self.parameterAsSource(parameters, self.INPUT, context)
         layer = self.parameterAsRasterLayer(parameters, self.RASTERCOPY, context)
@@ -200,7 +225,18 @@ class SamplePoints(TilewiseAlgorithm):
         if multipart > 10:
             bridge.warning(self.tr("{} multipoints of several points in all: not sampled"
                                    ).format(multipart))
-        if swath is not None:
+        radius = self._buffer(parameters, context)
+        if radius > 0:
+            if swath is not None:
+                raise QgsProcessingException(self.parameterError(
+                    self.BUFFER, self.tr("needs a geotransform, not swath geolocation")))
+            statistic = STATISTICS[self.parameterAsEnum(parameters, self.BUFFER_STATISTIC,
+                                                        context)]
+            result = buffer_statistics(raster.array, np.column_stack((xs, ys)),
+                                       profile.transform, radius, nodata=profile.nodata,
+                                       stats=[statistic], workers=eng.workers)[statistic]
+            values, valid = result, np.isfinite(result)
+        elif swath is not None:
             values, valid = swath_sample_points(raster.array, np.column_stack((xs, ys)), *swath,
                                                 nodata=profile.nodata)
         else:
@@ -214,6 +250,8 @@ class SamplePoints(TilewiseAlgorithm):
         features, values, valid, source, profile, fast = result
         prefix = self.parameterAsString(parameters, self.COLUMN_PREFIX, context)
         kind, type_name = field_type(profile.dtype)
+        if self._buffer(parameters, context) > 0:
+            kind, type_name = QVariant.Double, "double precision"
         names = [prefix + str(band) for band in range(1, profile.count + 1)]
         cast = float if kind == QVariant.Double else int
         columns = []

@@ -186,3 +186,54 @@ def test_geopackage_fast_path_equals_native(processing, tmp_path):
     from qgis.core import QgsVectorLayer
     layer = QgsVectorLayer(out, "out", "ogr")
     assert layer.featureCount() == 300 and layer.hasSpatialIndex() in (1, 2)  # kept
+
+
+@pytest.mark.parametrize("radius", [10.0, 25.0, 60.0])
+def test_buffer_statistics_equal_brute_force_discs(radius):
+    from tilewise.engine.vector.sampling import buffer_statistics
+
+    rng = np.random.default_rng(5)
+    transform = (10.0, 0.0, 500000.0, 0.0, -20.0, 4600000.0)  # non-square pixels
+    array = rng.normal(size=(2, H, W))
+    array[0, rng.random((H, W)) < 0.1] = -1
+    xy = np.column_stack((rng.uniform(499900, 500000 + 10 * W + 100, 150),
+                          rng.uniform(4600000 - 20 * H - 100, 4600100, 150)))
+    xy[0] = (500000 + 10 * 5.5, 4600000 - 20 * 7.5)  # a pixel centre: ties on the boundary
+    result = buffer_statistics(array, xy, transform, radius, nodata=-1,
+                               stats=["count", "mean", "median", "max"])
+    jj, ii = np.meshgrid(np.arange(W), np.arange(H))
+    x, y = 500000 + 10 * (jj + 0.5), 4600000 - 20 * (ii + 0.5)
+    for n, (px, py) in enumerate(xy):
+        disc = (x - px) ** 2 + (y - py) ** 2 <= radius ** 2
+        for k in range(2):
+            v = array[k][disc]
+            v = v[v != -1]
+            assert result["count"][n, k] == len(v)
+            if len(v):
+                assert result["mean"][n, k] == pytest.approx(v.mean(), rel=1e-12)
+                assert result["median"][n, k] == np.median(v)
+                assert result["max"][n, k] == v.max()
+            else:
+                assert np.isnan(result["mean"][n, k])
+    assert (result["count"] > 0).sum() > 50
+
+
+def test_processing_buffer(processing, tmp_path):
+    rng = np.random.default_rng(6)
+    array = rng.normal(size=(2, H, W)).astype(np.float32)
+    raster = qh.write_geotiff(tmp_path / "r.tif", array, transform=TRANSFORM)
+    points = random_points(rng, 100)
+    out = processing.run("tilewise:samplepoints", {
+        "INPUT": point_layer(points), "RASTERCOPY": raster, "BUFFER": 25.0,
+        "BUFFER_STATISTIC": 6, "OUTPUT": "memory:"})["OUTPUT"]   # 6 = maximum
+    assert [f.typeName() for f in out.fields()][1:] == ["double", "double"]
+    jj, ii = np.meshgrid(np.arange(W), np.arange(H))
+    x, y = 500000 + 10 * (jj + 0.5), 4600000 - 10 * (ii + 0.5)
+    for row, wkt in zip(rows_of(out), points):
+        if wkt is None or "EMPTY" in wkt or wkt.count(",") > 0:
+            assert row[1:] == [None, None]
+            continue
+        px, py = map(float, wkt.split("(")[-1].rstrip(")").split())
+        disc = (x - px) ** 2 + (y - py) ** 2 <= 25.0 ** 2
+        want = [float(array[k][disc].max()) if disc.any() else None for k in range(2)]
+        assert row[1:] == want
