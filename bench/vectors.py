@@ -258,8 +258,26 @@ def bench_mask(args, runner, rows):
     api = best_of(args.repeat, lambda: runner.timed([sys.executable, "-c", code]))
     rows.append(("  engine API in a Python process", api, None))
     print(f"engine API {api:.2f} s", flush=True)
+    # the burn alone, in this process (polygons already decoded, no file written)
+    sys.path.insert(0, runner.parent)
+    from osgeo import ogr
+    from tilewise.engine.vector import from_wkb, geometry_mask
+    ds = ogr.Open(polys)
+    layer = ds.GetLayer(0)
+    rings = from_wkb([bytes(g) for b in layer.GetArrowStreamAsNumPy(
+        options=["USE_MASKED_ARRAYS=NO"]) for g in b[layer.GetGeometryColumn()]])
+    ds = layer = None
+
+    def burn_only():
+        start = time.perf_counter()
+        geometry_mask((size, size), profile["transform"], valid=rings, workers=args.workers)
+        return time.perf_counter() - start
+    compute = best_of(args.repeat, burn_only)
+    rows.append(("  engine burn only (in this process)", compute, None))
+    print(f"engine burn only {compute:.2f} s", flush=True)
     ref = best_of(args.repeat, gdal)
     rows.append(("gdal_rasterize (one run)", ref, ref / ours))
+    rows.append(("  gdal_rasterize / engine burn only", ref, ref / compute))
     rows.append(("  gdal_rasterize / engine API", ref, ref / api))
     print(f"gdal_rasterize {ref:.2f} s", flush=True)
     with rasterio.open(ref_out) as b:
