@@ -297,3 +297,16 @@ def test_processing_every_band(processing, band, geoms, tmp_path):
         single = attributes(processing.run("tilewise:zonalstatistics",
                                            {**params, "RASTER_BAND": k})["OUTPUT"])
         assert [r[2 + 3 * (k - 1):5 + 3 * (k - 1)] for r in rows] == [r[2:] for r in single]
+
+
+def test_percentile_of_sorted_is_numpy_bit_for_bit():
+    from tilewise.engine.vector.zonal import percentile_of_sorted
+
+    rng = np.random.default_rng(30)
+    for n in (1, 2, 3, 7, 100, 1001):
+        for dtype in (np.float32, np.float64, np.int16):
+            v = np.sort((rng.normal(0, 1e3, n)).astype(dtype))
+            for q in (0, 0.1, 2.5, 25, 33.333333, 50, 66.6, 97.5, 99.99, 100):
+                want = np.percentile(v.astype(np.float64), q)
+                got = percentile_of_sorted(v, q)
+                assert got == want or (np.isnan(got) and np.isnan(want)), (n, dtype, q)

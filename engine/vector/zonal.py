@@ -167,8 +167,8 @@ def _span_sums(local, hi, lo, row, c0, c1, block):
 
 def _gather_groups(band, nodata, feature, row, c0, c1, selected, visit):
     """Groups of selected features (at most GATHER_LIMIT pixels each, or one feature) and a
-    function that gathers a group's valid values and calls ``visit(feature, values)``
-    (float64, in span order) for each of its features that has one."""
+    function that gathers a group's valid values and calls ``visit(feature, values)`` (in
+    the band's data type, in span order) for each of its features that has one."""
     flat_band, w = band.reshape(-1), band.shape[1]
     count = len(selected)
     lengths = c1 - c0
@@ -193,7 +193,7 @@ def _gather_groups(band, nodata, feature, row, c0, c1, selected, visit):
         values = flat_band[flat]
         owner = np.repeat(feature[take], n)
         keep = _valid(values, nodata)
-        values, owner = values[keep].astype(np.float64), owner[keep]
+        values, owner = values[keep], owner[keep]
         cuts = np.searchsorted(owner, np.r_[members, members[-1] + 1])
         for i, f in enumerate(members):
             if cuts[i + 1] > cuts[i]:
@@ -201,14 +201,31 @@ def _gather_groups(band, nodata, feature, row, c0, c1, selected, visit):
     return groups, group
 
 
+def percentile_of_sorted(v, q):
+    """``numpy.percentile(v, q)`` (linear, float64) of a sorted 1-D array, bit for bit."""
+    n = len(v)
+    index = (n - 1) * (np.float64(q) / 100)
+    if index >= n - 1:
+        return np.float64(v[n - 1])
+    below = np.floor(index)
+    a, b = np.float64(v[int(below)]), np.float64(v[int(below) + 1])
+    gamma = index - below
+    diff = b - a
+    return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
+
+
 def _sorted_visitor(stats, qs, out):
-    """Median, minority, majority, variety and percentiles of one feature's values."""
+    """Median, minority, majority, variety and percentiles of one feature's values (sorted
+    in their own data type: the statistics equal numpy's on float64)."""
     def visit(k, v):
         v = np.sort(v)
+        n = len(v)
         if "median" in stats:
-            out["median"][k] = np.median(v)
+            middle = v[n // 2].astype(np.float64)
+            out["median"][k] = middle if n % 2 else \
+                (np.float64(v[n // 2 - 1]) + middle) / 2
         for q in qs:
-            out[percentile_name(q)][k] = np.percentile(v, q)
+            out[percentile_name(q)][k] = percentile_of_sorted(v, q)
         if stats & {"minority", "majority", "variety"}:
             first = np.flatnonzero(np.r_[True, v[1:] != v[:-1]])
             runs = np.diff(np.r_[first, len(v)])
@@ -224,6 +241,7 @@ def _sorted_visitor(stats, qs, out):
 def _moments_visitor(out):
     """Sum, mean and variance of one feature's values, two-pass in float64."""
     def visit(k, v):
+        v = v.astype(np.float64)
         mean = np.mean(v)
         out["sum"][k] = np.sum(v)
         out["mean"][k] = mean
