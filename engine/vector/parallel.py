@@ -47,9 +47,3 @@ def map_batches(func, batches, workers=0, progress=None, cancel=None):
             raise
     return results
 
-
-def row_strips(height, workers, minimum=64):
-    """Balanced row ranges ``(r0, r1)`` to build per-row tables on ``workers`` threads."""
-    n = max(1, min(thread_count(workers) * 4, height // minimum or 1))
-    edges = [height * i // n for i in range(n + 1)]
-    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
