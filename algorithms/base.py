@@ -28,6 +28,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine import Cancelled, Engine, InputError, TilewiseError, parse_options
+from ..engine.environment import env_choice
 from ..engine.cache import default_cache
 from ..engine.session import default_session
 from .boundary import ErrorBoundary
@@ -58,6 +59,7 @@ class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
     OUTPUT = "OUTPUT"
     WORKERS = "WORKERS"
     TILE_SIZE = "TILE_SIZE"
+    MEMORY = "MEMORY"
     OPTIONS = "OPTIONS"
     COG = "COG"
 
@@ -74,6 +76,7 @@ class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
         "band": BAND,
         "workers": WORKERS,
         "tile_size": TILE_SIZE,
+        "memory": MEMORY,
         "options": OPTIONS,
         "output": OUTPUT,
     }
@@ -212,13 +215,26 @@ class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
         bridge = FeedbackBridge(feedback)
         workers = self.parameterAsInt(parameters, self.WORKERS, context)
         tile_size = self.parameterAsInt(parameters, self.TILE_SIZE, context)
-        bridge.debug("Tilewise: workers={}, tile_size={}, driver={}, creation options={}".format(
-            workers, tile_size, self._driver, self._options))
+        memory_mb = self.memoryBudget(parameters, context)
+        bridge.debug("Tilewise: workers={}, tile_size={}, memory={} MiB, driver={}, creation "
+                     "options={}".format(workers, tile_size, memory_mb or "default",
+                                         self._driver, self._options))
         try:
             with Engine(workers=workers, tile_size=tile_size, progress=bridge.progress,
                         cancel=bridge.cancel, log=bridge.log,
+                        memory_budget=int(memory_mb * 2**20) if memory_mb else None,
                         cache=default_cache(),  # None when TILEWISE_CACHE=0
                         session=default_session()) as eng:
+                if self.streams(eng, parameters, context):
+                    filter_, names, params = self.engineStep(parameters, context)
+                    feedback.setProgressText(self.tr("Reading, processing and writing by "
+                                                     "strips"))
+                    sources = [path for name in names for path in (
+                        self._sources[name] if isinstance(self._sources[name], list)
+                        else [self._sources[name]])]
+                    eng.stream(filter_, sources, [self._output], options=self._options,
+                               driver=self._driver, **params)
+                    return {self.OUTPUT: self._output}
                 eng.prepare(*self.engineOps(parameters, context))
                 feedback.setProgressText(self.tr("Reading input rasters"))
                 rasters = {name: ([self._open(eng, name, item) for item in path]
@@ -236,6 +252,30 @@ class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
             raise QgsProcessingException(str(error))
 
     # --- helpers ------------------------------------------------------------------------------
+
+    def memoryBudget(self, parameters, context):
+        """MEMORY in MiB, else the provider's memory setting; None for the engine's default."""
+        value = None
+        if self.parameterDefinition(self.MEMORY) is not None and \
+                parameters.get(self.MEMORY) not in (None, ""):
+            value = self.parameterAsDouble(parameters, self.MEMORY, context)
+        if not value:
+            from ..provider.settings import memory_budget_mb
+            value = memory_budget_mb()
+        return value or None
+
+    def streams(self, eng, parameters, context):
+        """Does this run go file to file by strips (engine.stream)? Yes for one filter
+        writing one raster, unless an input is in the shared-memory cache (a model's
+        intermediate: read from memory, not decoded again), or TILEWISE_STREAM=0."""
+        mode = env_choice("TILEWISE_STREAM", "auto", ("auto", "0", "1"))
+        if mode == "0" or not self.RASTER_OUTPUT or \
+                type(self).runEngine is not TilewiseAlgorithm.runEngine:
+            return False
+        if mode == "1" or eng.cache is None:
+            return True
+        return not any(eng.cache.holds(path) for value in self._sources.values()
+                       for path in (value if isinstance(value, list) else [value]))
 
     def engineInputs(self, rasters, names):
         """The engine inputs for raster parameter ``names``, multiple-layer lists flattened."""
@@ -297,8 +337,13 @@ class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
         tile_size = QgsProcessingParameterNumber(
             self.TILE_SIZE, self.tr("Tile size in pixels (0 = automatic)"),
             type=QgsProcessingParameterNumber.Integer, defaultValue=0, optional=True, minValue=0)
+        memory = QgsProcessingParameterNumber(
+            self.MEMORY, self.tr("Memory budget in MiB (0 = the provider setting, else a "
+                                 "quarter of RAM)"),
+            type=QgsProcessingParameterNumber.Integer, defaultValue=0, optional=True,
+            minValue=0)
         if not self.RASTER_OUTPUT:
-            return [workers, tile_size]
+            return [workers, tile_size, memory]
         options = QgsProcessingParameterString(
             self.OPTIONS, self.tr("Additional creation options"), defaultValue="", optional=True)
         options.setMetadata({"widget_wrapper": {
@@ -306,7 +351,7 @@ class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
         cog = QgsProcessingParameterBoolean(
             self.COG, self.tr("Write a Cloud Optimized GeoTIFF (COG)"), defaultValue=False,
             optional=True)
-        return [workers, tile_size, options, cog]
+        return [workers, tile_size, memory, options, cog]
 
     def _cogErrors(self, parameters, context):
         """COG asked for but GDAL has no COG driver."""

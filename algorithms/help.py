@@ -20,7 +20,7 @@ PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HELP_DIR = os.path.join(PLUGIN_DIR, "docs", "help")
 PERFORMANCE_PAGE = "performance.html"
 PERFORMANCE_TITLE = "Performance and tiling"
-ADVANCED = ("WORKERS", "TILE_SIZE", "OPTIONS", "COG")
+ADVANCED = ("WORKERS", "TILE_SIZE", "MEMORY", "OPTIONS", "COG")
 
 #: the shared section: (parameter id or None, text); the id's dialog label heads the paragraph
 PERFORMANCE = [
@@ -37,6 +37,12 @@ PERFORMANCE = [
                 "started."),
     ("TILE_SIZE", "side of the square tiles the raster is split into, in pixels. 0 (default) "
                   "picks a size automatically."),
+    ("MEMORY", "the memory a run may use, in MiB, like OTB's ram parameter. 0 (default) "
+               "takes the provider setting (Processing > Options > Providers > Tilewise > "
+               "Memory budget), else a quarter of the RAM. The raster is read, processed and "
+               "written by strips of rows that fit this budget, so a raster larger than the "
+               "memory still runs; a budget too small for the filter's margin is refused "
+               "before any work, with the minimum it needs."),
     ("OPTIONS", "GDAL creation options, KEY=VALUE pairs separated by |, e.g. "
                 "COMPRESS=DEFLATE|PREDICTOR=2|TILED=YES (GeoTIFF driver), or "
                 "COMPRESS=DEFLATE|PREDICTOR=YES (COG driver, when a COG is written). They are "
@@ -45,13 +51,16 @@ PERFORMANCE = [
     ("COG", "write a Cloud Optimized GeoTIFF (GDAL's COG driver: tiled, with overviews, same "
             ".tif extension) instead of a plain GeoTIFF (default: no). The creation options "
             "are then checked against the COG driver's options."),
-    (None, "Performance: the input is read once into shared memory and the workers read it "
-           "from there, so the memory needed is about the size of the input plus the output "
-           "(uncompressed). Worker processes take a moment to start: for small rasters, 1 "
-           "worker is often fastest. Within one QGIS session, a raster a Tilewise algorithm "
-           "wrote stays in shared memory for a while, and the next Tilewise algorithm reading "
-           "it takes that copy (the provider settings turn this cache off or set its "
-           "budget)."),
+    (None, "Performance: file to file, the raster is streamed: strips of rows are read "
+           "into shared memory, their tiles computed by the workers and the finished rows "
+           "written, reading the next strip and writing the last one while a strip is "
+           "computed, within the memory budget. Filters that reach far (fill nodata) get "
+           "full-width tiles, which recompute little of their margins. Worker processes take "
+           "a moment to start: for small rasters, 1 worker is often fastest. Within one QGIS "
+           "session, a raster a Tilewise algorithm wrote stays in shared memory for a while "
+           "where it fits the cache and the memory budget, and the next Tilewise algorithm "
+           "reading it (a model's next step) takes that copy instead of reading the file "
+           "(the provider settings turn this cache off or set its budget)."),
     (None, "Inputs and outputs: input rasters are read with GDAL (the 'gdal' data provider); "
            "outputs are GeoTIFF files."),
 ]
@@ -60,6 +69,7 @@ PERFORMANCE = [
 ADVANCED_LABELS = {
     "WORKERS": "Workers (0 = all CPU cores)",
     "TILE_SIZE": "Tile size in pixels (0 = automatic)",
+    "MEMORY": "Memory budget in MiB (0 = the provider setting, else a quarter of RAM)",
     "OPTIONS": "Additional creation options",
     "COG": "Write a Cloud Optimized GeoTIFF (COG)",
 }

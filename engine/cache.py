@@ -64,6 +64,34 @@ class RasterCache:
             self._evict()
         return True
 
+    def adopt(self, path, raster):
+        """Keep ``raster`` itself (made by ``create_raster``, not an Engine) for ``path``,
+        just written; the cache owns it from now on. Returns True if cached."""
+        if raster.nbytes > self.budget:
+            raster.release()
+            return False
+        key = os.path.realpath(path)
+        try:
+            stamp = _stamp(key)
+        except BaseException:
+            raster.release()
+            raise
+        with self._lock:
+            self._drop(key)
+            self._entries[key] = _Entry(raster, stamp)
+            self._evict()
+        return True
+
+    def holds(self, path):
+        """Is a valid copy of ``path`` cached (without borrowing it)?"""
+        key = os.path.realpath(path)
+        with self._lock:
+            entry = self._entries.get(key)
+            try:
+                return entry is not None and entry.stamp == _stamp(key)
+            except OSError:
+                return False
+
     def borrow(self, path):
         """A read-only SharedRaster of ``path`` if a valid copy is cached, else None."""
         key = os.path.realpath(path)

@@ -397,6 +397,42 @@ class Engine:
                                  "than input 0")
         return inputs
 
+    @_exclusive
+    def stream(self, filter, sources, targets, options=(), driver="GTiff", **params):
+        """Run ``filter`` from raster files to raster files in strips (engine.stream):
+        reading, computing and writing overlap, and memory stays within ``memory_budget``
+        whatever the image size. The outputs equal ``apply`` then ``write``, bit for bit.
+
+        ``sources``: input paths (or GDAL sources), in the filter's input order.
+        ``targets``: one output path per output of the filter. Returns the target paths.
+        """
+        from .stream import stream
+        if not isinstance(filter, Filter):
+            raise InputError("filter", f"expected a Filter, got {type(filter).__name__}")
+        self._check_open()
+        if isinstance(sources, (str, os.PathLike)):
+            sources = [sources]
+        if isinstance(targets, (str, os.PathLike)):
+            targets = [targets]
+        self.prepare(filter)
+        return stream(self, filter, list(sources), list(targets), params, options, driver)
+
+    def run_jobs(self, op, jobs, progress=None):
+        """Run tile ``jobs`` of ``op`` on the backend the policy picks, reporting through
+        ``progress(fraction)``; no summary line (the caller says its own). Returns where
+        they ran, as the summary line says it ("on 2 threads")."""
+        return self._run(op.name, jobs, lambda i, r: None, progress=progress, quiet=True)
+
+    def report(self, fraction):
+        self._report(fraction)
+
+    def say(self, message):
+        self._say(message)
+
+    def bytes_per_pixel(self, profiles):
+        """Bytes a tile holds per pixel for these input and output profiles."""
+        return self._bytes_per_pixel(profiles)
+
     @staticmethod
     def _bytes_per_pixel(profiles):
         import numpy as np
@@ -432,17 +468,18 @@ class Engine:
             return self._threads
         return self._workers_pool()
 
-    def _run(self, name, jobs, on_result):
+    def _run(self, name, jobs, on_result, progress=None, quiet=False):
         backend = self._backend_for(jobs)
         total, done = len(jobs), 0
         started = time.perf_counter()
-        self._report(0.0)
+        report = progress or self._report
+        report(0.0)
 
         def finished(index, result):
             nonlocal done
             done += 1
             on_result(index, result)
-            self._report(done / total)
+            report(done / total)
         if backend is self._pool:
             # the engine's own filters also run here, as one of the workers; a user's script
             # runs in worker processes only (a crash must not take this process down)
@@ -459,6 +496,8 @@ class Engine:
             used = min(backend.size, total)
             where = ("in this process" if backend is self._inline else
                      f"on {used} thread{'s' if used != 1 else ''}")
+        if quiet:
+            return where
         self._say(f"{name}: {total} tile{'s' if total != 1 else ''} {where} "
                   f"in {time.perf_counter() - started:.2f} s; shared memory peak "
                   f"{self._peak_bytes / 2**20:.1f} MiB")

@@ -66,9 +66,10 @@ def profile_of(ds):
         raise InputError("path", f"{ds.name}: {exc.message}") from None
 
 
-def read_into(path, out, threads=None):
+def read_into(path, out, threads=None, rows=None):
     """Read every band of ``path`` straight into ``out`` (bands, rows, cols); no temporary copy.
 
+    ``rows=(row0, row1)`` reads only those rows (``out`` then has ``row1 - row0`` rows).
     Compressed rasters are decoded by ``threads`` threads (default: all cores), each
     reading its own strips of rows through its own dataset. GDAL's own multi-threaded
     decoding (``GDAL_NUM_THREADS``) is not used: a block that fails to decode there comes
@@ -81,35 +82,40 @@ def read_into(path, out, threads=None):
         block_rows = max(1, ds.block_shapes[0][0]) if ds.block_shapes else 1
         compressed = ds.compression is not None
         height, width = ds.height, ds.width
-    if (out.shape[1], out.shape[2]) != (height, width):
-        raise InputError("path", f"{path} is {height} x {width} pixels, the buffer "
-                         f"{out.shape[1]} x {out.shape[2]}")
+    row0, row1 = rows if rows is not None else (0, height)
+    if not 0 <= row0 < row1 <= height or (out.shape[1], out.shape[2]) != (row1 - row0, width):
+        raise InputError("path", f"{path} is {height} x {width} pixels: rows {row0}:{row1} "
+                         f"do not fit a buffer of {out.shape[1]} x {out.shape[2]}")
     threads = threads or os.cpu_count() or 1
-    rows = max(block_rows, (READ_STRIP_BYTES // max(1, width * out.shape[0] * out.itemsize))
+    step = max(block_rows, (READ_STRIP_BYTES // max(1, width * out.shape[0] * out.itemsize))
                // block_rows * block_rows)
-    strips = [(r, min(height, r + rows)) for r in range(0, height, rows)]
+    # strips aligned on the file's blocks, so that no block is decoded twice
+    edges = [row0] + list(range((row0 // step + 1) * step, row1, step)) + [row1]
+    strips = list(zip(edges[:-1], edges[1:]))
     if not compressed or threads == 1 or len(strips) == 1:
-        _read_strips(path, out, strips)
+        _read_strips(path, out, strips, row0)
         return
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(min(threads, len(strips)), thread_name_prefix="tilewise-read") as ex:
         parts = [strips[i::threads] for i in range(min(threads, len(strips)))]
-        for future in [ex.submit(_read_strips, path, out, part) for part in parts]:
+        for future in [ex.submit(_read_strips, path, out, part, row0) for part in parts]:
             future.result()
 
 
 READ_STRIP_BYTES = 4 * 2**20  # one read call: a few MiB, a whole number of block rows
 
 
-def _read_strips(path, out, strips):
-    """Read rows ``[r0, r1)`` of every band for each strip, on one dataset of this thread."""
+def _read_strips(path, out, strips, offset=0):
+    """Read rows ``[r0, r1)`` of every band for each strip into ``out``'s rows from
+    ``r0 - offset``, on one dataset of this thread."""
     rasterio, errors = _rasterio()
     from rasterio.windows import Window
     with gdal_failures() as failures, rasterio.Env(GDAL_NUM_THREADS=1), \
             rasterio.open(path) as ds:
         for r0, r1 in strips:
             try:
-                ds.read(out=out[:, r0:r1, :], window=Window(0, r0, ds.width, r1 - r0))
+                ds.read(out=out[:, r0 - offset:r1 - offset, :],
+                        window=Window(0, r0, ds.width, r1 - r0))
             except errors as exc:
                 raise InputError("path", _read_failure(path, r0, r1, ds.width, exc)) from None
             if failures:  # signalled without raising: never trust those pixels
@@ -128,54 +134,144 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
     A failure leaves no file at ``path`` and any file already there untouched. When the
     options ask for compression and set no NUM_THREADS, all cores compress.
     """
-    rasterio, errors = _rasterio()
-    path = os.path.abspath(os.fspath(path))
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        raise InputError("output", f"folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError("output", f"folder {folder} is not writable")
-    if os.path.isdir(path):
-        raise InputError("output", f"{path} is a folder")
-    creation = adapt_options(check_options(options, driver), profile.dtype)
-    if "COMPRESS" in creation and creation["COMPRESS"].upper() != "NONE":
-        creation.setdefault("NUM_THREADS", "ALL_CPUS")
-    if driver == "GTiff":
-        creation.setdefault("BIGTIFF", "IF_SAFER")
-    _check_room(folder, profile, creation)
-    _remove_stale_temporaries(folder)
-    # a unique name that GDAL creates itself, so the file gets the usual permissions
-    # (mkstemp's 0600 would survive the rename)
-    tmp = os.path.join(folder, f".tilewise-{owner_token()}-{uuid.uuid4().hex}"
-                               f"{os.path.splitext(path)[1] or '.tif'}")
-    try:
-        with gdal_failures() as failures, rasterio.Env():
-            with rasterio.open(tmp, "w", driver=driver, width=profile.width,
-                               height=profile.height, count=profile.count, dtype=profile.dtype,
-                               crs=(rasterio.crs.CRS.from_wkt(profile.crs_wkt)
-                                    if profile.crs_wkt else None),
-                               transform=rasterio.Affine(*profile.transform),
-                               nodata=profile.nodata, **creation) as dst:
-                dst.write(np.asarray(array))
-                for band, text in enumerate(profile.descriptions, start=1):
-                    if text:
-                        dst.set_band_description(band, text)
-        if failures:
-            # GDAL reports errors while flushing at close without raising them
-            raise InputError("output", _write_failure(path, folder, profile,
-                                                      failures[-1].replace(tmp, path)))
-        os.replace(tmp, path)
-        if os.path.exists(tmp + ".aux.xml"):
-            os.replace(tmp + ".aux.xml", path + ".aux.xml")
-    except BaseException as exc:
-        for leftover in (tmp, tmp + ".aux.xml"):
+    with RasterWriter(path, profile, options, driver) as writer:
+        writer.write(np.asarray(array), 0)
+    return writer.path
+
+
+class RasterWriter:
+    """A raster file written by windows of rows, then renamed into place atomically.
+
+    ``write(array, row0)`` writes (bands, rows, cols) ``array`` at row ``row0``, from any
+    one thread at a time. Leaving the ``with`` block normally closes and renames the file;
+    an exception (or ``abort()``) removes it, leaving any older file at ``path`` untouched.
+    COG cannot be written by windows: the rows go to a temporary tiled GeoTIFF, copied to
+    a COG at the end.
+    """
+
+    def __init__(self, path, profile, options=(), driver="GTiff"):
+        self.path = os.path.abspath(os.fspath(path))
+        self.profile = profile
+        self.driver = driver
+        folder = self.folder = os.path.dirname(self.path)
+        if not os.path.isdir(folder):
+            raise InputError("output", f"folder {folder} does not exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError("output", f"folder {folder} is not writable")
+        if os.path.isdir(self.path):
+            raise InputError("output", f"{self.path} is a folder")
+        creation = adapt_options(check_options(options, driver), profile.dtype)
+        if "COMPRESS" in creation and creation["COMPRESS"].upper() != "NONE":
+            creation.setdefault("NUM_THREADS", "ALL_CPUS")
+        if driver == "GTiff":
+            creation.setdefault("BIGTIFF", "IF_SAFER")
+        self.creation = creation
+        _check_room(folder, profile, creation)
+        _remove_stale_temporaries(folder)
+        # unique names that GDAL creates itself, so the file gets the usual permissions
+        # (mkstemp's 0600 would survive the rename)
+        stem = os.path.join(folder, f".tilewise-{owner_token()}-{uuid.uuid4().hex}")
+        self._tmp = stem + (os.path.splitext(self.path)[1] or ".tif")
+        self._rows_file = stem + "-rows.tif" if driver == "COG" else self._tmp
+        self._dst = None
+        self._failures = None
+        self._scope = None
+
+    def __enter__(self):
+        rasterio, errors = _rasterio()
+        from contextlib import ExitStack
+        profile = self.profile
+        creation = self.creation if self.driver != "COG" else {"TILED": "YES",
+                                                                "BIGTIFF": "IF_SAFER"}
+        self._scope = ExitStack()
+        try:
+            self._failures = self._scope.enter_context(gdal_failures())
+            self._scope.enter_context(rasterio.Env())
+            self._dst = rasterio.open(
+                self._rows_file, "w", driver="GTiff", width=profile.width,
+                height=profile.height, count=profile.count, dtype=profile.dtype,
+                crs=(rasterio.crs.CRS.from_wkt(profile.crs_wkt) if profile.crs_wkt else None),
+                transform=rasterio.Affine(*profile.transform), nodata=profile.nodata,
+                **creation)
+            for band, text in enumerate(profile.descriptions, start=1):
+                if text:
+                    self._dst.set_band_description(band, text)
+        except BaseException as exc:
+            self._discard()
+            self._raise(exc)
+        return self
+
+    def write(self, array, row0):
+        """Write ``array`` (bands, rows, cols) at rows ``row0:row0 + rows``."""
+        from rasterio.windows import Window
+        try:
+            self._dst.write(array, window=Window(0, row0, self.profile.width, array.shape[1]))
+        except BaseException as exc:
+            self.abort()
+            self._raise(exc)
+
+    def __exit__(self, kind, value, tb):
+        if kind is not None:
+            self.abort()
+            return False
+        self.commit()
+        return False
+
+    def commit(self):
+        """Close the file and rename it into place (once; later calls do nothing)."""
+        if self._scope is None:
+            return
+        try:
+            self._dst.close()
+            self._dst = None
+            if self.driver == "COG":
+                from rasterio.shutil import copy
+                copy(self._rows_file, self._tmp, driver="COG", **self.creation)
+                os.unlink(self._rows_file)
+            if self._failures:
+                # GDAL reports errors while flushing at close without raising them
+                raise InputError("output", _write_failure(
+                    self.path, self.folder, self.profile,
+                    self._failures[-1].replace(self._tmp, self.path)))
+            os.replace(self._tmp, self.path)
+            if os.path.exists(self._tmp + ".aux.xml"):
+                os.replace(self._tmp + ".aux.xml", self.path + ".aux.xml")
+        except BaseException as exc:
+            self.abort()
+            self._raise(exc)
+        finally:
+            self._close_scope()
+
+    def abort(self):
+        """Close and remove the temporary file(s): nothing is left at or beside ``path``."""
+        self._discard()
+        self._close_scope()
+
+    def _discard(self):
+        if self._dst is not None:
+            try:
+                self._dst.close()
+            except Exception:  # noqa: BLE001 - the file is removed anyway
+                pass
+            self._dst = None
+        for leftover in {self._tmp, self._tmp + ".aux.xml", self._rows_file,
+                         self._rows_file + ".aux.xml"}:
             if os.path.exists(leftover):
                 os.unlink(leftover)
+
+    def _close_scope(self):
+        if self._scope is not None:
+            scope, self._scope = self._scope, None
+            scope.close()
+
+    def _raise(self, exc):
+        _, errors = _rasterio()
         if isinstance(exc, errors + (OSError,)):
-            raise InputError("output", _write_failure(path, folder, profile,
-                                                      str(exc).replace(tmp, path))) from None
-        raise
-    return path
+            raise InputError("output", _write_failure(
+                self.path, self.folder, self.profile,
+                str(exc).replace(self._tmp, self.path).replace(self._rows_file, self.path))
+            ) from None
+        raise exc
 
 
 def _write_failure(path, folder, profile, reason):

@@ -157,7 +157,7 @@ def test_every_algorithm_is_registered_with_full_help(processing):
         text = alg.shortHelpString()
         for parameter in alg.parameterDefinitions():
             advanced = bool(parameter.flags() & QgsProcessingParameterDefinition.FlagAdvanced)
-            assert advanced == (parameter.name() in ("WORKERS", "TILE_SIZE", "OPTIONS", "COG"))
+            assert advanced == (parameter.name() in ("WORKERS", "TILE_SIZE", "MEMORY", "OPTIONS", "COG"))
             if not advanced:  # by its dialog label; the advanced ones: the shared section
                 assert parameter.description() in text, (alg.id(), parameter.name())
         assert "Nodata" in text and "bit for bit" in text, alg.id()

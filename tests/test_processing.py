@@ -111,7 +111,7 @@ def test_help_and_advanced_parameters(plugin, algorithm_id):
     help_text = alg.shortHelpString()
     for parameter in alg.parameterDefinitions():
         advanced = bool(parameter.flags() & QgsProcessingParameterDefinition.FlagAdvanced)
-        assert advanced == (parameter.name() in ("WORKERS", "TILE_SIZE", "OPTIONS", "COG"))
+        assert advanced == (parameter.name() in ("WORKERS", "TILE_SIZE", "MEMORY", "OPTIONS", "COG"))
         if not advanced:  # the help names parameters by their dialog labels
             assert parameter.description() in help_text, parameter.name()
         # the advanced ones are in the shared "Performance and tiling" section
