@@ -417,6 +417,37 @@ class Engine:
         self.prepare(filter)
         return stream(self, filter, list(sources), list(targets), params, options, driver)
 
+    @_exclusive
+    def stream_run(self, pipeline, sources, targets, fuse=None):
+        """Run a Pipeline from raster files to raster files in strips (see ``stream``).
+
+        ``sources``: input paths, a dict by pipeline input name or a list in order.
+        ``targets``: ``{output name: path}``, the outputs to write (any step's). Fused into
+        one pass per strip where valid; a pipeline that cannot be fused (a step depends on
+        more than its margin), or ``fuse=False``, runs in memory step by step, then writes.
+        Returns ``{output name: path}``.
+        """
+        from .stream import check_sources
+        if not isinstance(pipeline, Pipeline):
+            raise InputError("pipeline", f"expected a Pipeline, got {type(pipeline).__name__}")
+        if isinstance(sources, dict):
+            unknown = sorted(set(sources) - set(pipeline.inputs))
+            missing = [n for n in pipeline.inputs if n not in sources]
+            if unknown or missing:
+                raise InputError("inputs", f"the pipeline's inputs are {list(pipeline.inputs)}; "
+                                 f"missing {missing}, unknown {unknown}")
+            sources = [sources[n] for n in pipeline.inputs]
+        sources = [os.fspath(path) for path in sources]
+        targets = dict(targets)
+        profiles = check_sources(fused_filter_placeholder(len(pipeline.inputs)), sources)
+        p = plan(pipeline, profiles, list(targets))
+        if fuse is False or not p.fusable:
+            outputs = self.run(pipeline, [self.open(path) for path in sources],
+                               keep=list(targets), fuse=False)
+            return {name: self.write(outputs[name], targets[name]) for name in targets}
+        paths = self.stream(fused_filter(p), sources, [targets[n] for n in p.keep], plan=p)
+        return dict(zip(p.keep, paths))
+
     def run_jobs(self, op, jobs, progress=None):
         """Run tile ``jobs`` of ``op`` on the backend the policy picks, reporting through
         ``progress(fraction)``; no summary line (the caller says its own). Returns where

@@ -175,6 +175,7 @@ def _crop(array, window, to):
 def _fused(buffers, profiles, params, tile):
     """Run every step of ``params["plan"]`` on one tile; return the kept outputs' cores."""
     p = params["plan"]
+    tile = tile.absolute()  # a strip's tile counts rows from the strip: windows need the image's
     read = (tile.rrow0, tile.rrow1, tile.rcol0, tile.rcol1)
     have = {name: (buffer, read) for name, buffer in zip(p.inputs, buffers)}
     for step in p.steps:

@@ -186,7 +186,6 @@ class RasterWriter:
         self._scope = ExitStack()
         try:
             self._failures = self._scope.enter_context(gdal_failures())
-            self._scope.enter_context(rasterio.Env())
             self._dst = rasterio.open(
                 self._rows_file, "w", driver="GTiff", width=profile.width,
                 height=profile.height, count=profile.count, dtype=profile.dtype,
@@ -221,8 +220,10 @@ class RasterWriter:
         """Close the file and rename it into place (once; later calls do nothing)."""
         if self._scope is None:
             return
+        rasterio, _ = _rasterio()
         try:
-            self._dst.close()
+            with rasterio.Env():  # GDAL's errors while flushing reach the failure log
+                self._dst.close()
             self._dst = None
             if self.driver == "COG":
                 from rasterio.shutil import copy

@@ -55,7 +55,7 @@ class Strip:
         """``tile`` with its rows counted from the strip buffer's first row."""
         shift = self.read0
         return Tile(tile.index, tile.row0 - shift, tile.row1 - shift, tile.col0, tile.col1,
-                    tile.rrow0 - shift, tile.rrow1 - shift, tile.rcol0, tile.rcol1)
+                    tile.rrow0 - shift, tile.rrow1 - shift, tile.rcol0, tile.rcol1, shift)
 
 
 def plan_tiles(height, width, margin, workers, bytes_per_pixel, memory_budget, tile_size=0):

@@ -31,6 +31,15 @@ class Tile:
     rrow1: int
     rcol0: int
     rcol1: int
+    row_offset: int = 0  # rows are counted from this image row (a strip's buffer)
+
+    def absolute(self):
+        """This tile with its rows counted from the image's first row."""
+        if not self.row_offset:
+            return self
+        shift = self.row_offset
+        return Tile(self.index, self.row0 + shift, self.row1 + shift, self.col0, self.col1,
+                    self.rrow0 + shift, self.rrow1 + shift, self.rcol0, self.rcol1)
 
     @property
     def read_shape(self):
