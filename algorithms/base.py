@@ -51,6 +51,55 @@ def cog_available():
 # "Performance and tiling", in .help (docs/help/performance.html); see help_string there.
 
 
+def advanced_parameters(alg, raster_output=True):
+    """WORKERS, TILE_SIZE, MEMORY and, for raster outputs, OPTIONS and COG of ``alg``.
+
+    Optional with defaults, so that models need not set them (the modeler flags every
+    mandatory parameter a step leaves unset). WORKERS' default is the provider setting
+    (Processing > Options > Providers > Tilewise), read when the algorithm is created.
+    """
+    from ..provider.settings import default_workers
+
+    workers = QgsProcessingParameterNumber(
+        "WORKERS", alg.tr("Workers (0 = all CPU cores)"),
+        type=QgsProcessingParameterNumber.Integer, defaultValue=default_workers(),
+        optional=True, minValue=0)
+    tile_size = QgsProcessingParameterNumber(
+        "TILE_SIZE", alg.tr("Tile size in pixels (0 = automatic)"),
+        type=QgsProcessingParameterNumber.Integer, defaultValue=0, optional=True, minValue=0)
+    memory = QgsProcessingParameterNumber(
+        "MEMORY", alg.tr("Memory budget in MiB (0 = the provider setting, else a quarter of "
+                         "RAM)"),
+        type=QgsProcessingParameterNumber.Integer, defaultValue=0, optional=True, minValue=0)
+    if not raster_output:
+        return [workers, tile_size, memory]
+    options = QgsProcessingParameterString(
+        "OPTIONS", alg.tr("Additional creation options"), defaultValue="", optional=True)
+    options.setMetadata({"widget_wrapper": {
+        "class": "processing.algs.gdal.ui.RasterOptionsWidget.RasterOptionsWidgetWrapper"}})
+    cog = QgsProcessingParameterBoolean(
+        "COG", alg.tr("Write a Cloud Optimized GeoTIFF (COG)"), defaultValue=False,
+        optional=True)
+    return [workers, tile_size, memory, options, cog]
+
+
+def memory_budget(alg, parameters, context):
+    """MEMORY in MiB, else the provider's memory setting; None for the engine's default."""
+    value = None
+    if alg.parameterDefinition("MEMORY") is not None and \
+            parameters.get("MEMORY") not in (None, ""):
+        value = alg.parameterAsDouble(parameters, "MEMORY", context)
+    if not value:
+        from ..provider.settings import memory_budget_mb
+        value = memory_budget_mb()
+    return value or None
+
+
+def engine_memory_budget(megabytes):
+    """The Engine's ``memory_budget`` for a budget in MiB (None: the engine's default)."""
+    return int(megabytes * 2**20) if megabytes else None
+
+
 class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
     """Base of the Tilewise algorithms (in the style of QGIS's GdalAlgorithm)."""
 
@@ -222,7 +271,7 @@ class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
         try:
             with Engine(workers=workers, tile_size=tile_size, progress=bridge.progress,
                         cancel=bridge.cancel, log=bridge.log,
-                        memory_budget=int(memory_mb * 2**20) if memory_mb else None,
+                        memory_budget=engine_memory_budget(memory_mb),
                         cache=default_cache(),  # None when TILEWISE_CACHE=0
                         session=default_session()) as eng:
                 if self.streams(eng, parameters, context):
@@ -254,15 +303,7 @@ class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
     # --- helpers ------------------------------------------------------------------------------
 
     def memoryBudget(self, parameters, context):
-        """MEMORY in MiB, else the provider's memory setting; None for the engine's default."""
-        value = None
-        if self.parameterDefinition(self.MEMORY) is not None and \
-                parameters.get(self.MEMORY) not in (None, ""):
-            value = self.parameterAsDouble(parameters, self.MEMORY, context)
-        if not value:
-            from ..provider.settings import memory_budget_mb
-            value = memory_budget_mb()
-        return value or None
+        return memory_budget(self, parameters, context)
 
     def streams(self, eng, parameters, context):
         """Does this run go file to file by strips (engine.stream)? Yes for one filter
@@ -325,33 +366,7 @@ class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
         return "GTiff"
 
     def _advancedParameters(self):
-        # Optional with defaults, so that models need not set them (the modeler flags every
-        # mandatory parameter a step leaves unset). WORKERS' default is the provider setting
-        # (Processing > Options > Providers > Tilewise), read when the algorithm is created.
-        from ..provider.settings import default_workers
-
-        workers = QgsProcessingParameterNumber(
-            self.WORKERS, self.tr("Workers (0 = all CPU cores)"),
-            type=QgsProcessingParameterNumber.Integer, defaultValue=default_workers(),
-            optional=True, minValue=0)
-        tile_size = QgsProcessingParameterNumber(
-            self.TILE_SIZE, self.tr("Tile size in pixels (0 = automatic)"),
-            type=QgsProcessingParameterNumber.Integer, defaultValue=0, optional=True, minValue=0)
-        memory = QgsProcessingParameterNumber(
-            self.MEMORY, self.tr("Memory budget in MiB (0 = the provider setting, else a "
-                                 "quarter of RAM)"),
-            type=QgsProcessingParameterNumber.Integer, defaultValue=0, optional=True,
-            minValue=0)
-        if not self.RASTER_OUTPUT:
-            return [workers, tile_size, memory]
-        options = QgsProcessingParameterString(
-            self.OPTIONS, self.tr("Additional creation options"), defaultValue="", optional=True)
-        options.setMetadata({"widget_wrapper": {
-            "class": "processing.algs.gdal.ui.RasterOptionsWidget.RasterOptionsWidgetWrapper"}})
-        cog = QgsProcessingParameterBoolean(
-            self.COG, self.tr("Write a Cloud Optimized GeoTIFF (COG)"), defaultValue=False,
-            optional=True)
-        return [workers, tile_size, memory, options, cog]
+        return advanced_parameters(self, self.RASTER_OUTPUT)
 
     def _cogErrors(self, parameters, context):
         """COG asked for but GDAL has no COG driver."""

@@ -16,21 +16,22 @@ from qgis.core import (QgsProcessing,
                        QgsProcessingAlgorithm,
                        QgsProcessingException,
                        QgsProcessingOutputMultipleLayers,
-                       QgsProcessingParameterBoolean,
                        QgsProcessingParameterDefinition,
                        QgsProcessingParameterEnum,
                        QgsProcessingParameterFile,
                        QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterMultipleLayers,
-                       QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine import Cancelled, Engine, InputError, TilewiseError, check_options
+from ..engine.environment import env_choice
 from ..engine.cache import default_cache
 from ..engine.session import default_session
-from .base import ICON_PATH, cog_available
+from .base import (ICON_PATH, advanced_parameters, cog_available, engine_memory_budget,
+                   memory_budget)
 from .boundary import ErrorBoundary
+from .help import help_string, help_url
 from .checks import file_path, same_file
 from .feedback import FeedbackBridge
 from .pipeline_compile import CompiledPipeline, compile_pipeline
@@ -93,15 +94,22 @@ class PipelineAlgorithm(ErrorBoundary, QgsProcessingAlgorithm):
         return ICON_PATH
 
     def shortDescription(self):
-        return self.tr("Runs a chain of Tilewise algorithms in memory, described in a pipeline "
-                       "file.")
+        # empty, as the other algorithms': qgis_process help would print the first sentence
+        # of shortHelpString twice
+        return ""
 
-    def shortHelpString(self):
+    def helpUrl(self):
+        return help_url(self)
+
+    def helpText(self):
+        """What the algorithm does and its own parameters (by id: ``help_string`` shows the
+        dialog's labels and adds the line pointing to the shared performance section)."""
         return self.tr(
-            "Runs a chain of Tilewise algorithms described in a pipeline file, in memory: each "
-            "input is read once, intermediate results never touch the disk, and, when valid "
-            "and worth it, the whole chain runs as one pass over the tiles (fused). Results "
-            "are identical, bit for bit, to running the algorithms one by one.\n"
+            "Runs a chain of Tilewise algorithms described in a pipeline file: each input is "
+            "read once, intermediate results never touch the disk, and, when valid and worth "
+            "it, the whole chain runs as one pass over the tiles (fused), file to file by "
+            "strips of rows within the memory budget. Results are identical, bit for bit, to "
+            "running the algorithms one by one.\n"
             "PIPELINE: the pipeline file (.json, or .yaml/.yml).\n"
             "PIPELINE_TEXT: the pipeline itself as text, instead of a file.\n"
             "INPUTS: raster layers bound, in order, to the pipeline's input names.\n"
@@ -109,15 +117,12 @@ class PipelineAlgorithm(ErrorBoundary, QgsProcessingAlgorithm):
             "cannot be fused), never (run the steps one by one, intermediates in shared "
             "memory).\n"
             "OUTPUT_FOLDER: the folder the pipeline's outputs are written to, as <name>.tif.\n"
-            "WORKERS: tiles run at once, 0 = all CPU cores, 1 = run in the QGIS process.\n"
-            "TILE_SIZE: tile side in pixels, 0 = automatic.\n"
-            "OPTIONS: GDAL creation options for every output, KEY=VALUE|KEY=VALUE (GeoTIFF "
-            "driver, or COG driver when COG is checked).\n"
-            "COG: write Cloud Optimized GeoTIFFs (GDAL's COG driver) instead of plain GeoTIFFs "
-            "(default: no).\n"
-            "OUTPUTS (result): the files written.\n") + "\n" + self.tr(FORMAT_HELP) + "\n" + \
+            "OUTPUTS (result): the files written.") + "\n" + self.tr(FORMAT_HELP) + "\n" + \
             self.tr("Examples: resources/pipelines/ in the plugin folder. Documentation: "
                     "docs/pipelines.md.")
+
+    def shortHelpString(self):
+        return help_string(self)
 
     def initAlgorithm(self, config=None):
         pipeline = QgsProcessingParameterFile(
@@ -133,20 +138,7 @@ class PipelineAlgorithm(ErrorBoundary, QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(
             self.FUSE, self.tr("Fuse the steps into one pass"), options=list(FUSE_CHOICES),
             defaultValue=0))
-        advanced = [
-            QgsProcessingParameterNumber(
-                self.WORKERS, self.tr("Workers (0 = all CPU cores)"),
-                type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0),
-            QgsProcessingParameterNumber(
-                self.TILE_SIZE, self.tr("Tile size in pixels (0 = automatic)"),
-                type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0),
-            QgsProcessingParameterString(
-                self.OPTIONS, self.tr("Additional creation options"), defaultValue="",
-                optional=True),
-            QgsProcessingParameterBoolean(
-                self.COG, self.tr("Write Cloud Optimized GeoTIFFs (COG)"), defaultValue=False)]
-        advanced[2].setMetadata({"widget_wrapper": {
-            "class": "processing.algs.gdal.ui.RasterOptionsWidget.RasterOptionsWidgetWrapper"}})
+        advanced = advanced_parameters(self)
         for parameter in advanced:
             parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
             self.addParameter(parameter)
@@ -257,6 +249,14 @@ class PipelineAlgorithm(ErrorBoundary, QgsProcessingAlgorithm):
         os.makedirs(self._folder, exist_ok=True)
         return True
 
+    def _streams(self, eng, compiled):
+        """Fused runs go file to file by strips, unless an input is in the shared-memory
+        cache (read from memory instead) or TILEWISE_STREAM=0."""
+        mode = env_choice("TILEWISE_STREAM", "auto", ("auto", "0", "1"))
+        if mode != "auto" or eng.cache is None:
+            return mode != "0"
+        return not any(eng.cache.holds(compiled.input_paths[n]) for n in compiled.input_names)
+
     def processAlgorithm(self, parameters, context, feedback):
         compiled = self._compiled
         bridge = FeedbackBridge(feedback)
@@ -273,7 +273,19 @@ class PipelineAlgorithm(ErrorBoundary, QgsProcessingAlgorithm):
         try:
             with Engine(workers=workers, tile_size=tile_size, progress=bridge.progress,
                         cancel=bridge.cancel, log=bridge.log, cache=default_cache(),
+                        memory_budget=engine_memory_budget(
+                            memory_budget(self, parameters, context)),
                         session=default_session()) as eng:
+                if fused and self._streams(eng, compiled):
+                    feedback.setProgressText(self.tr("Reading, processing and writing by "
+                                                     "strips"))
+                    paths = eng.stream_run(
+                        compiled.pipeline, {n: compiled.input_paths[n]
+                                            for n in compiled.input_names},
+                        {n: output_file(self._folder, n) for n in compiled.keep},
+                        options=options, driver=driver)
+                    return {self.OUTPUT_FOLDER: self._folder,
+                            self.OUTPUTS: [str(paths[n]) for n in compiled.keep]}
                 eng.prepare(compiled.pipeline)
                 feedback.setProgressText(self.tr("Reading input rasters"))
                 inputs = {n: eng.open(compiled.input_paths[n]) for n in compiled.input_names}

@@ -418,13 +418,14 @@ class Engine:
         return stream(self, filter, list(sources), list(targets), params, options, driver)
 
     @_exclusive
-    def stream_run(self, pipeline, sources, targets, fuse=None):
+    def stream_run(self, pipeline, sources, targets, fuse=None, options=(), driver="GTiff"):
         """Run a Pipeline from raster files to raster files in strips (see ``stream``).
 
         ``sources``: input paths, a dict by pipeline input name or a list in order.
         ``targets``: ``{output name: path}``, the outputs to write (any step's). Fused into
         one pass per strip where valid; a pipeline that cannot be fused (a step depends on
         more than its margin), or ``fuse=False``, runs in memory step by step, then writes.
+        ``options`` and ``driver`` are the outputs' creation options and GDAL driver.
         Returns ``{output name: path}``.
         """
         from .stream import check_sources
@@ -444,8 +445,10 @@ class Engine:
         if fuse is False or not p.fusable:
             outputs = self.run(pipeline, [self.open(path) for path in sources],
                                keep=list(targets), fuse=False)
-            return {name: self.write(outputs[name], targets[name]) for name in targets}
-        paths = self.stream(fused_filter(p), sources, [targets[n] for n in p.keep], plan=p)
+            return {name: self.write(outputs[name], targets[name], options, driver)
+                    for name in targets}
+        paths = self.stream(fused_filter(p), sources, [targets[n] for n in p.keep],
+                            options=options, driver=driver, plan=p)
         return dict(zip(p.keep, paths))
 
     def run_jobs(self, op, jobs, progress=None):

@@ -156,8 +156,7 @@ def test_dialogs_modeler_and_screenshots(tmp_path, plugin_parent_dir):
     for algorithm_id, entry in report["dialogs"].items():
         assert "error" not in entry, (algorithm_id, entry["error"])
         assert entry["missing"] == [], (algorithm_id, entry["missing"])
-        if algorithm_id != "tilewise:pipeline":  # TODO(lead, algorithms/pipeline.py): helpUrl
-            assert entry["help"], f"{algorithm_id}: the Help button is disabled"
+        assert entry["help"], f"{algorithm_id}: the Help button is disabled"
     assert set(report["models"]) >= {"tilewise:seed_pipeline", "tilewise:ndvi_smoothing",
                                      "tilewise:dem_terrain"}
     for model_id, entry in report["models"].items():

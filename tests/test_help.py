@@ -46,8 +46,6 @@ def test_every_algorithm_has_a_local_help_url(algorithms):
     from qgis.PyQt.QtCore import QUrl
 
     for alg in algorithms:
-        if alg.name() == "pipeline":
-            continue  # TODO(lead, algorithms/pipeline.py): helpUrl() -> help.help_url(self)
         url = QUrl(alg.helpUrl())
         assert url.isLocalFile(), (alg.id(), alg.helpUrl())
         path = url.toLocalFile()
@@ -65,8 +63,6 @@ def test_help_uses_labels_and_shares_the_performance_section(algorithms):
     from qgis.core import QgsProcessingParameterDefinition
 
     for alg in algorithms:
-        if alg.name() == "pipeline":
-            continue  # TODO(lead, algorithms/pipeline.py): its own shortHelpString
         text = alg.shortHelpString()
         lines = text.split("\n")
         names = {p.name() for p in alg.parameterDefinitions()}

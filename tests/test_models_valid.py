@@ -71,8 +71,6 @@ def test_advanced_parameters_are_optional_for_models(plugin):
 
     provider = QgsApplication.processingRegistry().providerById("tilewise")
     for algorithm in provider.algorithms():
-        if algorithm.name() == "pipeline":
-            continue  # TODO(lead, algorithms/pipeline.py): its own WORKERS/TILE_SIZE
         for name in ("WORKERS", "TILE_SIZE", "MEMORY", "OPTIONS", "COG"):
             definition = algorithm.parameterDefinition(name)
             if definition is not None:
