@@ -17,7 +17,9 @@ least two pixel centres), samples against native:rastersampling, the mask agains
 gdal_rasterize. Ratios are peer time / Tilewise time (median of --repeat runs).
 """
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -120,6 +122,7 @@ class Runner:
         import qgis_helpers as qh
         self.qh = qh
         parent = qh.make_plugin_parent_dir(tempfile.mkdtemp(prefix="tw-bench-plugins-"))
+        atexit.register(shutil.rmtree, str(parent), True)  # the link, not the checkout
         self.parent = str(parent)
         config = qh.make_qgis_profile(os.path.join(outdir, "qgis-config"))
         self.env = qh.qgis_process_env(config, parent)
