@@ -310,3 +310,22 @@ def test_percentile_of_sorted_is_numpy_bit_for_bit():
                 want = np.percentile(v.astype(np.float64), q)
                 got = percentile_of_sorted(v, q)
                 assert got == want or (np.isnan(got) and np.isnan(want)), (n, dtype, q)
+
+
+def test_multipolygons_spanning_the_whole_raster(band):
+    """Parts in opposite corners: each bounding box is the whole raster, yet only the parts'
+    pixels are visited (spans), and every statistic equals the reference."""
+    rng = np.random.default_rng(31)
+    a, _, c, _, e, f = TRANSFORM[:6]
+    geoms = []
+    for _ in range(12):
+        parts = []
+        for cx, cy in ((5, 5), (W - 6, H - 6), (W - 6, 5), (5, H - 6)):
+            ring = vh.star(rng, cx + rng.uniform(-2, 2), cy + rng.uniform(-2, 2), 4.0)
+            ring = [[c + a * x, f + e * y] for x, y in ring]
+            parts.append([ring + ring[:1]])
+        geoms.append({"type": "MultiPolygon", "coordinates": parts})
+    result = zonal_statistics(band, rings_of(geoms), TRANSFORM, nodata=NODATA,
+                              stats=STATISTICS, workers=2)
+    check_against_reference(band, geoms, result, False)
+    assert (result["count"] > 20).all()
