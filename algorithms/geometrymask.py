@@ -150,7 +150,6 @@ class GeometryMask(TilewiseAlgorithm):
         ok = super().prepareAlgorithm(parameters, context, feedback)
         layer, self._grid_profile = self._grid(parameters, context)
         self._grid_crs = layer.crs()
-        self._output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         return ok
 
     def _polygons(self, parameters, name, context, feedback):
@@ -188,6 +187,9 @@ class GeometryMask(TilewiseAlgorithm):
         return out
 
     def writeResults(self, eng, result, parameters, context, feedback):
+        # resolved on the run's own context, whose layers to load reach the project (the
+        # dialog runs processAlgorithm on a context of its own)
+        self._output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         feedback.setProgressText(self.tr("Writing {}").format(self._output))
         eng.write(result, self._output,
                   options=parse_options(self.parameterAsString(parameters, self.OPTIONS,

@@ -1,0 +1,307 @@
+"""Streaming runs, file to file by strips (engine.stream): bit-identical to a whole-image run
+for every filter and for fused pipelines, whatever the memory budget (down to the minimum
+the margin allows), the workers and the tile size; nothing left on a failure or a cancel;
+bounded memory; small /dev/shm.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import rasterio
+from hypothesis import given, settings, strategies as st
+
+import qgis_helpers as qh
+from test_catalogue_invariance import _whole, images
+from tilewise.engine import (Cancelled, Engine, Filter, InputError, Pipeline, WorkerError,
+                             filters)
+from tilewise.engine import shm
+from tilewise.engine.stream import minimum_budget, plan_strips, plan_tiles
+
+CASES = [
+    (filters.mean, {"size": 3}), (filters.mean, {"size": 7}),
+    (filters.gaussian, {"sigma": 1.5}), (filters.median, {"size": 5}),
+    (filters.focal_statistics, {"statistic": "std", "size": 5}),
+    (filters.focal_statistics, {"statistic": "percentile", "q": 37.5, "shape": "circle",
+                                "radius": 2.5}),
+    (filters.focal_statistics, {"statistic": "majority", "size": 3}),
+    (filters.morphology, {"operation": "opening", "shape": "disk", "radius": 2}),
+    (filters.morphology, {"operation": "black_tophat", "shape": "cross", "radius": 1,
+                          "binary": True}),
+    (filters.sobel, {"output": "magnitude"}), (filters.laplace, {}),
+    (filters.gaussian_gradient_magnitude, {"sigma": 1.6}),
+    (filters.slope, {}), (filters.aspect, {}), (filters.hillshade, {}), (filters.tri, {}),
+    (filters.roughness, {}), (filters.nodata_mask, {}),
+    (filters.fill_nodata, {"max_distance": 12}),
+    (filters.fill_nodata, {"max_distance": 5, "smoothing_iterations": 2}),
+]
+
+
+def _write(path, stack, profile):
+    kwargs = dict(driver="GTiff", count=profile.count, height=profile.height,
+                  width=profile.width, dtype=profile.dtype, nodata=profile.nodata,
+                  transform=rasterio.Affine(*profile.transform))
+    with rasterio.open(path, "w", **kwargs) as dst:
+        dst.write(stack)
+    return str(path)
+
+
+def _read(path):
+    with rasterio.open(path) as src:
+        return src.read()
+
+
+@given(images(max_rows=160, max_cols=120), st.sampled_from(CASES), st.sampled_from([1, 2]),
+       st.sampled_from([1, 2, 5, 1000]))
+@settings(max_examples=80)
+def test_a_streamed_filter_equals_the_whole_image(tmp_path, image, case, workers, times):
+    stack, profile, tile = image
+    filt, params = case
+    params = dict(params)
+    if filt is filters.fill_nodata or filt is filters.nodata_mask:
+        params["band"] = 1
+    source = _write(tmp_path / "in.tif", stack, profile)
+    target = str(tmp_path / "out.tif")
+    checked = filt.check([profile], dict(params))
+    out_profile = filt.outputs([profile], checked)[0]
+    bytes_per_row_pixel = (profile.count * stack.itemsize
+                           + out_profile.count * np.dtype(out_profile.dtype).itemsize)
+    budget = times * minimum_budget(min(filt.margin_for(checked), profile.height),
+                                    profile.width, bytes_per_row_pixel)
+    lines = []
+    with Engine(workers=workers, memory_budget=budget, log=lines.append) as eng:
+        eng.stream(filt, [source], [target], **params)
+    whole, _ = _whole(filt, stack, profile, params)
+    got = _read(target)
+    whole = whole.astype(out_profile.dtype)
+    assert got.dtype == whole.dtype and got.tobytes() == whole.tobytes(), lines
+    assert any("streamed in" in line for line in lines)
+
+
+SEED = (Pipeline(["dsm"])
+        .add("mask", filters.nodata_mask, "dsm")
+        .add("filled", filters.fill_nodata, ["dsm", "mask"], max_distance=25)
+        .add("smooth", filters.mean, "filled", size=3))
+
+
+@pytest.fixture(scope="module")
+def dsm(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("stream")
+    dem = qh.punch_holes(qh.synthetic_dem(500, 420, seed=7), -9999.0, fraction=0.08)
+    return qh.write_geotiff(folder / "dsm.tif", dem, nodata=-9999.0, tiled=True,
+                            compress="deflate"), dem
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("budget_mib", [2, 8, 1024])
+def test_a_streamed_pipeline_equals_the_pipeline_in_memory(dsm, tmp_path, workers, budget_mib):
+    names = ["mask", "filled", "smooth"]
+    targets = {n: str(tmp_path / f"{n}.tif") for n in names}
+    lines = []
+    with Engine(workers=workers, memory_budget=budget_mib * 2**20, log=lines.append) as eng:
+        written = eng.stream_run(SEED, {"dsm": dsm[0]}, targets)
+        reference = eng.run(SEED, {"dsm": eng.open(dsm[0])}, keep=names)
+        for name in names:
+            assert written[name] == targets[name]
+            assert _read(targets[name]).tobytes() == reference[name].array.tobytes(), name
+    summary = [line for line in lines if "streamed in" in line]
+    assert len(summary) == 1
+    if budget_mib == 2:
+        assert "in 1 strip " not in summary[0]  # the budget made it cut the image
+
+
+def test_strips_bound_memory_and_cover_the_image():
+    for height, width, margin in ((1000, 800, 0), (1000, 800, 3), (10980, 10980, 101),
+                                  (7, 5, 50), (1, 9000, 2)):
+        for budget in (2**22, 2**26, 2**32):
+            pixel = 12
+            try_budget = max(budget, minimum_budget(min(margin, height), width, pixel))
+            tiles = plan_tiles(height, width, margin, 2, 60, try_budget)
+            strips = plan_strips(tiles, height, pixel * width, try_budget, 2)
+            rows = [r for s in strips for r in range(s.row0, s.row1)]
+            assert rows == list(range(height))  # cores cover the image once, in order
+            assert sum(len(s.tiles) for s in strips) == len(tiles)
+            for s in strips:
+                assert all(s.read0 <= t.rrow0 and t.rrow1 <= s.read1 for t in s.tiles)
+                if len({t.row0 for t in s.tiles}) > 1:  # one row of tiles may exceed it
+                    assert 3 * s.read_rows * pixel * width <= try_budget
+
+
+def test_full_width_tiles_recompute_little_of_a_wide_margin():
+    tiles = plan_tiles(6000, 6000, 100, 2, 60, 2**32)
+    computed = sum((t.rrow1 - t.rrow0) * (t.rcol1 - t.rcol0) for t in tiles)
+    assert {t.col1 - t.col0 for t in tiles} == {6000}
+    assert computed / 6000**2 - 1 <= 0.14  # square 1000-pixel tiles: 0.44
+
+
+def test_a_budget_below_the_margin_is_refused_with_the_minimum(dsm, tmp_path):
+    with Engine(workers=1, memory_budget=2**16) as eng:
+        with pytest.raises(InputError, match=r"too small for this run.*at least \d+ MiB"):
+            eng.stream(filters.fill_nodata, [dsm[0]], [str(tmp_path / "o.tif")],
+                       max_distance=100)
+    assert not os.listdir(tmp_path)
+
+
+def _explode_at(buffers, profiles, params):
+    if profiles[0].transform[5] < params["below"]:  # a tile low in the image
+        raise RuntimeError("boom on a late tile")
+    return buffers[0]
+
+
+EXPLODE = Filter("explode", _explode_at, margin=1, releases_gil=True, runs_in_caller=True)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failure_mid_stream_leaves_nothing(dsm, tmp_path, workers):
+    target = tmp_path / "o.tif"
+    target.write_bytes(b"older file")  # kept untouched
+    before = set(shm.list_segments(os.getpid()))
+    with rasterio.open(dsm[0]) as src:
+        low = src.transform.f + src.transform.e * src.height * 0.8
+    with Engine(workers=workers, memory_budget=2 * 2**20, tile_size=64) as eng:
+        with pytest.raises(WorkerError, match="boom on a late tile"):
+            eng.stream(EXPLODE, [dsm[0]], [str(target)], below=low)
+    assert target.read_bytes() == b"older file"
+    assert sorted(os.listdir(tmp_path)) == ["o.tif"]  # no temporary file
+    assert set(shm.list_segments(os.getpid())) == before
+
+
+def test_a_cancel_mid_stream_leaves_nothing(dsm, tmp_path):
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        return len(calls) > 3
+
+    with Engine(workers=2, memory_budget=2 * 2**20, cancel=cancel) as eng:
+        with pytest.raises(Cancelled):
+            eng.stream(filters.mean, [dsm[0]], [str(tmp_path / "o.tif")], size=3)
+    assert not os.listdir(tmp_path)
+
+
+def test_progress_covers_the_whole_run_once(dsm, tmp_path):
+    seen = []
+    with Engine(workers=2, memory_budget=2 * 2**20, progress=seen.append) as eng:
+        eng.stream(filters.mean, [dsm[0]], [str(tmp_path / "o.tif")], size=3)
+    assert seen[0] == 0.0 and seen[-1] == pytest.approx(1.0)
+    assert all(b >= a - 1e-12 for a, b in zip(seen, seen[1:]))  # never goes back
+
+
+@pytest.mark.parametrize("options, driver", [("COMPRESS=DEFLATE|PREDICTOR=3", "GTiff"),
+                                             ("COMPRESS=DEFLATE", "COG")])
+def test_streamed_outputs_take_creation_options_and_cog(dsm, tmp_path, options, driver):
+    target = str(tmp_path / "o.tif")
+    with Engine(workers=2, memory_budget=2 * 2**20) as eng:
+        eng.stream(filters.mean, [dsm[0]], [target], options=options, driver=driver, size=3)
+        reference = np.array(eng.apply(filters.mean, eng.open(dsm[0]), size=3).array)
+    with rasterio.open(target) as src:
+        assert src.compression.name.lower() == "deflate"
+        assert np.array_equal(src.read(), reference)
+        if driver == "COG":
+            assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+    assert sorted(os.listdir(tmp_path)) == ["o.tif"]
+
+
+def test_writing_over_an_input_is_refused(dsm, tmp_path):
+    copy = shutil.copy(dsm[0], tmp_path / "in.tif")
+    with Engine(workers=1) as eng, pytest.raises(InputError, match="is an input of this run"):
+        eng.stream(filters.mean, [copy], [copy], size=3)
+
+
+# -- memory bound and small /dev/shm, through qgis_process ----------------------------------
+
+ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+CGROUP = "/sys/fs/cgroup/memory"
+HEADROOM = 420  # MiB: qgis_process, its Python, two workers and the page cache (measured 340)
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """A float32 DSM of 6000 x 5000 pixels (114 MiB), several times the budgets below."""
+    folder = tmp_path_factory.mktemp("big")
+    rng = np.random.default_rng(3)
+    dem = qh.synthetic_dem(6000, 5000, seed=5)
+    dem[rng.random(dem.shape) < 0.02] = -9999.0
+    return qh.write_geotiff(folder / "big.tif", dem, nodata=-9999.0)
+
+
+def _qgis_process(tmp_path, plugin_parent_dir, argv, wrap=(), env=()):
+    environ = qh.qgis_process_env(qh.make_qgis_profile(tmp_path / "profile"), plugin_parent_dir)
+    environ.update(env)
+    return subprocess.run([*wrap, qh.QGIS_PROCESS, "run", *argv], capture_output=True,
+                          text=True, env=environ, timeout=600, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.skipif(not ROOT or not os.access(CGROUP, os.W_OK), reason="needs a cgroup v1 "
+                    "memory controller writable as root")
+@pytest.mark.parametrize("algorithm, extra", [("meanfilter", ["SIZE=3"]),
+                                              ("fillnodata", ["BAND=1", "MAX_DISTANCE=50"])])
+def test_a_raster_larger_than_the_budget_runs_under_a_hard_limit(big, tmp_path,
+                                                                 plugin_parent_dir,
+                                                                 algorithm, extra):
+    """MEMORY=32 on 114 MiB in and 114 MiB out: every process together (QGIS, workers,
+    shared memory) under a hard cgroup limit of the budget + HEADROOM; bit for bit the
+    unconstrained result. The same run in memory (TILEWISE_STREAM=0) needs the whole input
+    and output and is killed under that limit."""
+    budget = 32
+    group = os.path.join(CGROUP, f"tilewise-test-{os.getpid()}")
+    os.makedirs(group, exist_ok=True)
+    try:
+        with open(os.path.join(group, "memory.limit_in_bytes"), "w") as f:
+            f.write(str((budget + HEADROOM) * 2**20))
+        with open(os.path.join(group, "memory.memsw.limit_in_bytes"), "a") as f:
+            try:
+                f.write(str((budget + HEADROOM) * 2**20))  # no swapping around the limit
+            except OSError:
+                pass
+        out = tmp_path / "o.tif"
+        script = f"echo $$ > {group}/cgroup.procs && exec \"$@\""
+        result = _qgis_process(tmp_path, plugin_parent_dir,
+                               [f"tilewise:{algorithm}", "--", f"INPUT={big}", *extra,
+                                "WORKERS=2", f"MEMORY={budget}", f"OUTPUT={out}"],
+                               wrap=("sh", "-c", script, "sh"),
+                               env={"TILEWISE_CACHE": "0",
+                                    "TILEWISE_STREAM": os.environ.get("TILEWISE_TEST_STREAM",
+                                                                      "1")})
+        with open(os.path.join(group, "memory.max_usage_in_bytes")) as f:
+            peak = int(f.read())
+        with open(os.path.join(group, "memory.failcnt")) as f:
+            failures = int(f.read())
+    finally:
+        for _ in range(50):
+            try:
+                os.rmdir(group)
+                break
+            except OSError:
+                import time
+                time.sleep(0.1)
+    assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-2000:])
+    assert "streamed in" in result.stdout
+    print(f"peak of every process together: {peak / 2**20:.0f} MiB")
+    assert peak <= (budget + HEADROOM) * 2**20 and failures == 0, (peak, failures)
+    step = {"meanfilter": (filters.mean, {"size": 3}),
+            "fillnodata": (filters.fill_nodata, {"max_distance": 50})}[algorithm]
+    with Engine(workers=2) as eng:
+        reference = eng.apply(step[0], eng.open(big), **step[1])
+        assert _read(out).tobytes() == reference.array.tobytes()
+
+
+@pytest.mark.skipif(not ROOT or not shutil.which("unshare"), reason="needs root and unshare")
+def test_every_run_works_with_a_64_mb_dev_shm(big, tmp_path, plugin_parent_dir):
+    """Docker's default /dev/shm (64 MB) is smaller than the raster (114 MiB): the strips
+    live there, or in files when even a strip does not fit."""
+    out = tmp_path / "o.tif"
+    script = ("mount -t tmpfs -o size=64m tmpfs /dev/shm && exec \"$@\"")
+    result = _qgis_process(tmp_path, plugin_parent_dir,
+                           ["tilewise:meanfilter", "--", f"INPUT={big}", "SIZE=3", "WORKERS=2",
+                            "MEMORY=96", f"OUTPUT={out}"],
+                           wrap=("unshare", "-m", "sh", "-c", script, "sh"),
+                           env={"TILEWISE_TMPDIR": str(tmp_path / "segments")})
+    assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-2000:])
+    with Engine(workers=2) as eng:
+        reference = eng.apply(filters.mean, eng.open(big), size=3)
+        assert _read(out).tobytes() == reference.array.tobytes()
