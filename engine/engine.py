@@ -85,7 +85,7 @@ class Engine:
 
     def __init__(self, workers=0, tile_size=0, start_method="spawn", memory_budget=None,
                  progress=None, cancel=None, log=None, python=None, cache=None,
-                 backend=None, session=None):
+                 backend=None, session=None, scheduler=None):
         self._use, self._user, self._depth = threading.Lock(), None, 0  # see _exclusive
         workers = _check_count("workers", workers)
         cores = os.cpu_count() or 1
@@ -132,6 +132,11 @@ class Engine:
         self._prepared_isolated = False  # ... one that runs in processes only, at any size
         self._preload = set()   # modules the ops given to prepare() want in the workers
         self._closed = False
+        # a Dask scheduler: streamed runs go to its cluster (engine.dask_backend), connected
+        # at the first one; "tcp://host:port", "local" or a distributed.Client
+        self.scheduler = (scheduler if scheduler is not None else
+                          os.environ.get("TILEWISE_DASK_SCHEDULER", "").strip() or None)
+        self._dask = None
 
     # -- context -------------------------------------------------------------------------
     def __enter__(self):
@@ -146,6 +151,8 @@ class Engine:
             return
         self._closed = True
         try:
+            if self._dask is not None:
+                self._dask.close()
             self._threads.close()
             if self._pool is not None and not self._borrowed:
                 self._pool.close()
@@ -414,6 +421,10 @@ class Engine:
             sources = [sources]
         if isinstance(targets, (str, os.PathLike)):
             targets = [targets]
+        if self.scheduler is not None:
+            from .dask_backend import stream as dask_stream
+            return dask_stream(self, filter, list(sources), list(targets), params, options,
+                               driver)
         self.prepare(filter)
         return stream(self, filter, list(sources), list(targets), params, options, driver)
 

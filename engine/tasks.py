@@ -60,31 +60,52 @@ def run_job(job, open_view):
 
 
 def _filter(job, sources, targets):
-    tile, op = job.tile, job.op
+    tile = job.tile
     rows, cols = tile.read_slices
     buffers = [s[:, rows, cols] for s in sources]
     profiles = [ref.profile.window(tile.rrow0, tile.rcol0, *tile.read_shape) for ref in job.inputs]
+    cores = compute_tile(job.op, job.params, buffers, profiles, tile,
+                         [ref.profile for ref in job.outputs])
+    for core, target in zip(cores, targets):
+        np.copyto(target[(slice(None),) + tile.core_slices], core, casting="same_kind")
+
+
+def compute_tile(op, params, buffers, profiles, tile, out_profiles):
+    """Run Filter ``op`` on one tile; return one core array (bands, rows, cols) per output.
+
+    ``buffers`` are the tile's read windows, ``profiles`` their profiles (shifted to the
+    window) and ``out_profiles`` the whole-image output profiles. Pure: no shared memory,
+    so it runs the same in a worker process, a thread, or a Dask task that read the window
+    from the file itself (engine.dask_tasks).
+    """
     if op.core_only:
-        results = op.func(buffers, profiles, job.params, tile)
+        results = op.func(buffers, profiles, params, tile)
         shape, crop = (tile.row1 - tile.row0, tile.col1 - tile.col0), (slice(None),) * 3
     else:
-        results = op.func(buffers, profiles, job.params)
+        results = op.func(buffers, profiles, params)
         shape, crop = tile.read_shape, (slice(None),) + tile.core_in_read
     if isinstance(results, np.ndarray):
         results = [results]
     results = list(results)
-    if len(results) != len(targets):
+    if len(results) != len(out_profiles):
         raise TypeError(f"filter {op.name!r} returned {len(results)} arrays, "
-                        f"expected {len(targets)}")
-    for i, (ref, result, target) in enumerate(zip(job.outputs, results, targets)):
+                        f"expected {len(out_profiles)}")
+    cores = []
+    for i, (profile, result) in enumerate(zip(out_profiles, results)):
         result = np.asarray(result)
         if result.ndim == 2:
             result = result[None]
-        expected = (ref.profile.count,) + shape
+        expected = (profile.count,) + shape
         if result.shape != expected:
             raise ValueError(f"filter {op.name!r} output {i} has shape {result.shape}, "
                              f"expected {expected} (bands, rows, cols of the tile with margin)")
-        np.copyto(target[(slice(None),) + tile.core_slices], result[crop], casting="same_kind")
+        cores.append(result[crop])
+    return cores
+
+
+def reduce_tile(op, params, buffers, profiles):
+    """Run Reducer ``op`` on one tile's cores (``buffers``, with their ``profiles``)."""
+    return op.func(buffers, profiles, params)
 
 
 def _reduce(job, sources):
@@ -92,4 +113,4 @@ def _reduce(job, sources):
     buffers = [s[:, rows, cols] for s in sources]
     profiles = [ref.profile.window(job.tile.row0, job.tile.col0, job.tile.row1 - job.tile.row0,
                                    job.tile.col1 - job.tile.col0) for ref in job.inputs]
-    return job.op.func(buffers, profiles, job.params)
+    return reduce_tile(job.op, job.params, buffers, profiles)

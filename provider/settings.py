@@ -14,8 +14,9 @@ getters below read that key directly when the ``processing`` plugin is not loade
 * ``TILEWISE_CACHE_MB``: the cache budget in MiB (0 = a quarter of RAM).
 * ``TILEWISE_TMPDIR``: folder of the file-backed fallback when /dev/shm is full (empty = the
   system's temporary folder).
-* ``TILEWISE_DASK_SCHEDULER``: address of a Dask scheduler (``tcp://host:8786``), stored for
-  the Dask backend, which is not there yet.
+* ``TILEWISE_DASK_SCHEDULER``: address of a Dask scheduler (``tcp://host:8786``): streamed
+  runs (file to file) go to its cluster. Handed to the engine as the environment variable of
+  the same name (which, set before QGIS started, wins); see docs/scale-out.md.
 
 The cache and temporary folder settings reach the engine through the environment variables
 it reads (``TILEWISE_CACHE``, ``TILEWISE_CACHE_MB``, ``TILEWISE_TMPDIR``). A variable set in
@@ -201,4 +202,6 @@ def apply_environment(environ=None):
         megabytes = value(CACHE_MB)
         _set_env("TILEWISE_CACHE_MB", str(megabytes) if megabytes else None, environ)
     _set_env("TILEWISE_TMPDIR", value(TMPDIR) or None, environ)
+    # the engine sends streamed runs to this Dask scheduler (engine.dask_backend)
+    _set_env("TILEWISE_DASK_SCHEDULER", value(DASK_SCHEDULER) or None, environ)
     return {v: environ.get(v) for v in ("TILEWISE_CACHE", "TILEWISE_CACHE_MB", "TILEWISE_TMPDIR")}
