@@ -9,8 +9,22 @@
 #   otb-bin                            Orfeo ToolBox 8 command-line apps (otbcli_*)
 #   grass-core                         GRASS GIS 8 (r.neighbors nprocs=2)
 #   gdal-bin python3-gdal              gdal_fillnodata.py, gdal_calc.py
+# and EOScale 1.0.0 (bench/streaming.py --case seed, bench/eoscale_seed.py) in a bench-only
+# venv that sees the system packages (numpy, scipy, rasterio): $BENCH_VENV, /tmp/benchvenv by
+# default (bench/streaming.py runs $TILEWISE_BENCH_PYTHON, /tmp/benchvenv/bin/python).
 # Idempotent: if every package is already installed, apt is not touched at all.
 set -euo pipefail
+
+BENCH_VENV=${BENCH_VENV:-/tmp/benchvenv}
+
+install_eoscale() {
+  if [[ -x "$BENCH_VENV/bin/python" ]] && "$BENCH_VENV/bin/python" -c "import eoscale" 2>/dev/null; then
+    echo "install-peers: EOScale already in $BENCH_VENV"
+    return
+  fi
+  /usr/bin/python3 -m venv --system-site-packages "$BENCH_VENV"
+  "$BENCH_VENV/bin/pip" install eoscale==1.0.0 --no-deps tqdm laspy
+}
 
 PACKAGES=(python3-dask python3-distributed python3-matplotlib otb-bin grass-core gdal-bin python3-gdal)
 
@@ -21,6 +35,7 @@ for pkg in "${PACKAGES[@]}"; do
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "install-peers: all ${#PACKAGES[@]} packages already installed"
+  install_eoscale
   exit 0
 fi
 if [[ $(id -u) -ne 0 ]]; then
@@ -31,3 +46,4 @@ echo "install-peers: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends "${missing[@]}"
+install_eoscale

@@ -4,17 +4,23 @@
 Usage:
     /usr/bin/python3 scripts/make_dsm.py OUT.tif [--size 4000] [--seed 0] [--holes 0.02]
         [--nan-nodata | --nodata -9999] [--pixel-size 10] [--uncompressed]
+        [--hole-shape blobs|ellipses]
 
 The terrain is multi-octave fractal noise (fBm) built coarse-to-fine and upsampled with
 scipy.ndimage.zoom, reshaped so valleys are flatter than peaks, with ridged noise added in
 the high ground, in metres (about 200-1500 m), plus a little full-resolution roughness. The raster is float32, EPSG:32631 (UTM 31N),
 north-up, tiled 256x256, DEFLATE + floating-point predictor (unless --uncompressed).
 Nodata holes (about `holes` of the area): blobs of varied sizes from thresholded smoothed
-noise, scattered single pixels and a few partial stripes (rows/columns).
+noise, scattered single pixels and a few partial stripes (rows/columns) (the default,
+``--hole-shape blobs``); or, with ``--hole-shape ellipses``, random elliptical holes of
+radius 2-60 px (each semi-axis uniform in [2, 60], random orientation, centres uniform over
+the image) drawn until ``holes`` of the pixels are nodata (bench/streaming.py; issue 12).
+The terrain is the same for both hole shapes and a given seed.
 
 For reuse (tests, benchmarks):
     from make_dsm import make_dsm        # with scripts/ on sys.path
     array, profile = make_dsm((rows, cols), seed=0, holes=0.02, nodata=-9999.0)
+    array, profile = make_dsm((rows, cols), seed=0, holes=0.10, hole_shape="ellipses")
     # array: float32 (rows, cols); profile: dict for rasterio.open(path, "w", **profile)
 """
 import argparse
@@ -101,10 +107,60 @@ def _hole_mask(rng, shape, fraction):
     return mask
 
 
-def make_dsm(shape, seed=0, holes=0.02, nodata=-9999.0, pixel_size=10.0):
+ELLIPSE_RADII = (2.0, 60.0)  # semi-axes of the elliptical holes, pixels
+HOLE_SHAPES = ("blobs", "ellipses")
+
+
+def _ellipse_mask(rng, shape, fraction, radii=ELLIPSE_RADII):
+    """Boolean mask (True = nodata): random ellipses until ``fraction`` of ``shape`` is covered.
+
+    Each ellipse has semi-axes uniform in ``radii`` and a uniform orientation; it is drawn
+    into the mask within its bounding box only, so the cost is the holes' area, not the
+    image's. Ellipses are drawn in batches sized from the remaining deficit; the last
+    batch stops at the first ellipse that reaches the target.
+    """
+    rows, cols = shape
+    mask = np.zeros(shape, dtype=bool)
+    target = int(round(fraction * rows * cols))
+    if target <= 0:
+        return mask
+    lo, hi = radii
+    mean_area = math.pi * ((lo + hi) / 2) ** 2
+    covered = 0
+    while covered < target:
+        n = max(1, int(math.ceil((target - covered) / mean_area)))
+        a = rng.uniform(lo, hi, n)
+        b = rng.uniform(lo, hi, n)
+        theta = rng.uniform(0.0, math.pi, n)
+        cy = rng.uniform(0, rows, n)
+        cx = rng.uniform(0, cols, n)
+        cos, sin = np.cos(theta), np.sin(theta)
+        hy = np.sqrt((a * sin) ** 2 + (b * cos) ** 2)  # bounding box half-extents
+        hx = np.sqrt((a * cos) ** 2 + (b * sin) ** 2)
+        for i in range(n):
+            r0, r1 = max(0, int(cy[i] - hy[i])), min(rows, int(cy[i] + hy[i]) + 2)
+            c0, c1 = max(0, int(cx[i] - hx[i])), min(cols, int(cx[i] + hx[i]) + 2)
+            if r0 >= r1 or c0 >= c1:
+                continue
+            y = np.arange(r0, r1, dtype=np.float64)[:, None] + 0.5 - cy[i]
+            x = np.arange(c0, c1, dtype=np.float64)[None, :] + 0.5 - cx[i]
+            u = (x * cos[i] + y * sin[i]) / a[i]
+            v = (y * cos[i] - x * sin[i]) / b[i]
+            inside = u * u + v * v <= 1.0
+            box = mask[r0:r1, c0:c1]
+            covered += int(np.count_nonzero(inside & ~box))
+            box |= inside
+            if covered >= target:
+                break
+    return mask
+
+
+def make_dsm(shape, seed=0, holes=0.02, nodata=-9999.0, pixel_size=10.0, hole_shape="blobs"):
     """Return (array float32 (rows, cols), rasterio profile dict) for a synthetic DSM.
 
     nodata: a number, or float('nan') for NaN nodata. Holes are set to it.
+    hole_shape: "blobs" (default: blobs, single pixels, stripes) or "ellipses" (random
+    ellipses of radius 2-60 px until ``holes`` of the pixels are nodata).
     The profile has driver/dtype/size/CRS/transform/nodata, tiled 256x256, DEFLATE+PREDICTOR=3.
     """
     from rasterio.crs import CRS
@@ -136,7 +192,14 @@ def make_dsm(shape, seed=0, holes=0.02, nodata=-9999.0, pixel_size=10.0):
     dsm += rough
     del rough
     dsm = dsm.astype(np.float32, copy=False)
-    dsm[_hole_mask(rng, (rows, cols), holes)] = np.float32(nodata)
+    if hole_shape == "blobs":
+        holes_mask = _hole_mask(rng, (rows, cols), holes)
+    elif hole_shape == "ellipses":
+        holes_mask = _ellipse_mask(rng, (rows, cols), holes)
+    else:
+        raise ValueError(f"hole_shape must be one of {HOLE_SHAPES}, got {hole_shape!r}")
+    dsm[holes_mask] = np.float32(nodata)
+    del holes_mask
 
     profile = dict(
         driver="GTiff", dtype="float32", count=1, height=rows, width=cols,
@@ -171,13 +234,17 @@ def main(argv=None):
     p.add_argument("--nan-nodata", action="store_true", help="use NaN as nodata")
     p.add_argument("--pixel-size", type=float, default=10.0, help="metres [10]")
     p.add_argument("--uncompressed", action="store_true", help="no DEFLATE compression")
+    p.add_argument("--hole-shape", choices=HOLE_SHAPES, default="blobs",
+                   help="blobs, single pixels and stripes, or ellipses of radius 2-60 px "
+                        "[blobs]")
     a = p.parse_args(argv)
     if a.size < 1 or (a.rows is not None and a.rows < 1) or not 0 <= a.holes < 1:
         p.error("--size/--rows must be >= 1 and 0 <= --holes < 1")
 
     t0 = time.perf_counter()
     nodata = math.nan if a.nan_nodata else a.nodata
-    arr, profile = make_dsm((a.rows or a.size, a.size), a.seed, a.holes, nodata, a.pixel_size)
+    arr, profile = make_dsm((a.rows or a.size, a.size), a.seed, a.holes, nodata, a.pixel_size,
+                            a.hole_shape)
     if a.uncompressed:
         for k in ("compress", "predictor", "num_threads"):
             profile.pop(k)
