@@ -17,7 +17,6 @@ the graph is flat (one task per tile group, no dependencies).
 and QGIS never load it otherwise.
 """
 
-import math
 import os
 import time
 import types
@@ -31,7 +30,8 @@ WORKERS_SECONDS = 10       # a scheduler without workers: an error after this
 NO_WORKER_SECONDS = 30     # every worker gone mid-run: an error after this
 POLL_SECONDS = 0.05
 TASK_PIXELS = 2**20        # core pixels per task (4 default tiles; TILEWISE_DASK_TASK_PIXELS)
-TASKS_PER_WORKER = 4       # at least this many tasks per worker, where the image allows
+TASKS_PER_WORKER = 8       # at least this many tasks per worker, where the image allows
+# (8: the last round of tasks leaves a worker idle for 1/8 of its share at most)
 IN_FLIGHT_PER_WORKER = 3   # tasks queued per worker at most (one running, two waiting)
 
 
@@ -125,6 +125,14 @@ class Cluster:
                     f"than this client (worker: {answer[0][:12]} in {answer[1]} on {answer[2]}; "
                     f"client: {mine[0][:12]} in {mine[1]}): install the same version on the "
                     "workers and the client (docs/scale-out.md)")
+            if len(answer) > 3 and len(mine) > 3 and answer[3] != mine[3]:
+                differ = {k: (answer[3].get(k), v) for k, v in mine[3].items()
+                          if answer[3].get(k) != v}
+                raise TilewiseError(
+                    f"the Dask worker {worker} has other library versions than this client "
+                    "(results would not be bit-identical): "
+                    + ", ".join(f"{k} {w} there, {c} here" for k, (w, c) in differ.items())
+                    + " (docs/scale-out.md)")
 
     def scheduler_cpu(self):
         """CPU seconds the scheduler process has used so far (all its threads)."""
@@ -181,7 +189,7 @@ class _Run:
     def __init__(self, eng, cluster, op, name):
         self.eng, self.cluster, self.op, self.name = eng, cluster, op, name
         self.futures = {}   # group index -> future
-        self.stats = {"tasks": 0, "read": 0.0, "compute": 0.0, "pids": set()}
+        self.stats = {"tasks": 0, "read": 0.0, "compute": 0.0, "pids": set(), "times": []}
 
     def submit(self, index, *args):
         from .dask_tasks import run_tiles
@@ -235,6 +243,7 @@ class _Run:
         self.stats["read"] += answer["read"]
         self.stats["compute"] += answer["compute"]
         self.stats["pids"].add(answer["pid"])
+        self.stats["times"].append(answer["read"] + answer["compute"])
         return answer["results"]
 
     def cancel(self):
@@ -348,6 +357,7 @@ def _remember(eng, run, cluster, workers, tiles, elapsed, cpu0, write_seconds):
                          "tasks": run.stats["tasks"], "seconds": elapsed,
                          "task_read": run.stats["read"], "task_compute": run.stats["compute"],
                          "worker_pids": sorted(run.stats["pids"]),
+                         "task_seconds": list(run.stats["times"]),
                          "scheduler_cpu": scheduler, "write": write_seconds}
 
 

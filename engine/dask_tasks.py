@@ -24,9 +24,25 @@ from .tasks import compute_tile, reduce_tile
 ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
+def library_versions():
+    """Versions of the libraries the filters' results depend on, bit for bit."""
+    import importlib
+    versions = {}
+    for name in ("numpy", "scipy", "rasterio"):
+        try:
+            versions[name] = importlib.import_module(name).__version__
+        except ImportError:
+            versions[name] = None
+    if versions["rasterio"]:
+        import rasterio
+        versions["GDAL"] = rasterio.__gdal_version__
+    return versions
+
+
 def engine_digest():
     """SHA-256 of every ``.py`` file of this engine (sorted by relative path): what the
-    client and each worker must agree on. Returns ``(digest, engine folder, host)``."""
+    client and each worker must agree on. Returns ``(digest, engine folder, host,
+    library_versions())``."""
     sha = hashlib.sha256()
     for folder, dirs, files in os.walk(ENGINE_DIR):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
@@ -36,7 +52,7 @@ def engine_digest():
             with open(path, "rb") as handle:
                 sha.update(handle.read())
             sha.update(b"\0")
-    return sha.hexdigest(), ENGINE_DIR, socket.gethostname()
+    return sha.hexdigest(), ENGINE_DIR, socket.gethostname(), library_versions()
 
 
 def _read_window(path, row0, row1, col0, col1, dtype, count):
@@ -97,4 +113,4 @@ def run_tiles(op, params, sources, in_profiles, out_profiles, tiles):
                           else (tiles[0] if tiles else None))}
 
 
-__all__ = ["engine_digest", "run_tiles"]
+__all__ = ["engine_digest", "library_versions", "run_tiles"]

@@ -10,11 +10,9 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import rasterio
 
@@ -240,10 +238,16 @@ def test_custom_script_refused(remote, data, tmp_path):
 
 
 def test_version_mismatch_is_a_clear_error(remote):
-    cluster = remote._dask
+    from tilewise.engine.dask_backend import cluster_of
+    cluster = cluster_of(remote)
     cluster.check_versions()  # the same engine: fine
     with pytest.raises(TilewiseError, match="another version of the Tilewise engine"):
         cluster.check_versions(mine=("0" * 64, "/elsewhere/engine", "elsewhere"))
+    from tilewise.engine.dask_tasks import engine_digest
+    digest, folder, host, versions = engine_digest()
+    with pytest.raises(TilewiseError,
+                       match=r"other library versions .*numpy \S+ there, 0\.0 here"):
+        cluster.check_versions(mine=(digest, folder, host, dict(versions, numpy="0.0")))
 
 
 def _tilewise_tasks(client):
