@@ -39,19 +39,38 @@ def library_versions():
     return versions
 
 
+def _engine_sources():
+    """(relative path with "/", bytes) of every ``.py`` file of this engine, sorted: from
+    its folder, or from the zip it was imported from (``Client.upload_file``)."""
+    if os.path.isdir(ENGINE_DIR):
+        found = []
+        for folder, dirs, files in os.walk(ENGINE_DIR):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in files:
+                if name.endswith(".py"):
+                    path = os.path.join(folder, name)
+                    with open(path, "rb") as handle:
+                        found.append((os.path.relpath(path, ENGINE_DIR).replace(os.sep, "/"),
+                                      handle.read()))
+        return sorted(found)
+    import zipfile
+    loader = globals().get("__loader__")
+    archive, prefix = getattr(loader, "archive", None), getattr(loader, "prefix", "")
+    if archive is None:
+        raise RuntimeError(f"cannot read the engine's sources at {ENGINE_DIR}")
+    prefix = prefix.replace(os.sep, "/")
+    with zipfile.ZipFile(archive) as zf:
+        return sorted((n[len(prefix):], zf.read(n)) for n in zf.namelist()
+                      if n.startswith(prefix) and n.endswith(".py") and "__pycache__" not in n)
+
+
 def engine_digest():
     """SHA-256 of every ``.py`` file of this engine (sorted by relative path): what the
     client and each worker must agree on. Returns ``(digest, engine folder, host,
     library_versions())``."""
     sha = hashlib.sha256()
-    for folder, dirs, files in os.walk(ENGINE_DIR):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(f for f in files if f.endswith(".py")):
-            path = os.path.join(folder, name)
-            sha.update(os.path.relpath(path, ENGINE_DIR).encode() + b"\0")
-            with open(path, "rb") as handle:
-                sha.update(handle.read())
-            sha.update(b"\0")
+    for relative, content in _engine_sources():
+        sha.update(relative.encode() + b"\0" + content + b"\0")
     return sha.hexdigest(), ENGINE_DIR, socket.gethostname(), library_versions()
 
 

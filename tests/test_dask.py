@@ -364,3 +364,49 @@ def test_worker_killed_mid_run_is_survived(cluster, data, tmp_path, monkeypatch)
     _same_file(tmp_path / "dask.tif", tmp_path / "local.tif")
     with distributed.Client(cluster[0], timeout="10s") as client:
         client.wait_for_workers(2, timeout=START_SECONDS)  # the nanny replaced it
+
+
+def test_worker_without_tilewise_then_upload_file(tmp_path, data, plugin_parent_dir):
+    """A worker that cannot import tilewise is a clear error; ``Client.upload_file`` of a zip
+    holding ``tilewise/engine`` makes it run (docs/scale-out.md), with the same digest."""
+    import zipfile
+
+    import distributed
+    archive = tmp_path / "tilewise-engine.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(REPO / "__init__.py", "tilewise/__init__.py")
+        for path in sorted((REPO / "engine").rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                zf.write(path, "tilewise/" + str(path.relative_to(REPO)))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    scheduler_file = tmp_path / "scheduler.json"
+    procs = []
+    try:
+        for args in (["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                      "--dashboard-address", "127.0.0.1:0"],
+                     ["worker", "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
+                      "--dashboard-address", "127.0.0.1:0"]):
+            procs.append(subprocess.Popen(
+                [PYTHON, DASK, *args, "--scheduler-file", str(scheduler_file)], env=env,
+                cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL, start_new_session=True))
+            if args[0] == "scheduler":
+                _wait(lambda: scheduler_file.exists() and scheduler_file.stat().st_size > 0,
+                      START_SECONDS, "the scheduler file")
+                time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        with distributed.Client(address, timeout="20s") as client:
+            client.wait_for_workers(1, timeout=START_SECONDS)
+            with Engine(workers=2, scheduler=client) as eng:
+                with pytest.raises(TilewiseError, match="cannot import tilewise.engine"):
+                    eng.stream(filters.median, data["dem"], tmp_path / "a.tif", size=5)
+                assert not (tmp_path / "a.tif").exists()
+                client.upload_file(str(archive))
+                eng.stream(filters.median, data["dem"], tmp_path / "a.tif", size=5)
+            where = client.run(lambda: __import__("tilewise").__file__)
+        assert all("tilewise-engine.zip" in w for w in where.values()), where
+        with Engine(workers=2) as eng:
+            eng.stream(filters.median, data["dem"], tmp_path / "b.tif", size=5)
+        _same_file(tmp_path / "a.tif", tmp_path / "b.tif")
+    finally:
+        _stop(procs)
