@@ -6,8 +6,7 @@ from qgis.core import (QgsProcessing,
                        QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
 
-from ..engine import filters
-from ..engine.profile import SUPPORTED_DTYPES
+from ..engine import SUPPORTED_DTYPES, filters
 from .base import TilewiseAlgorithm
 
 #: OUTPUT_TYPE choices: (label, engine dtype), in SUPPORTED_DTYPES order

@@ -27,10 +27,8 @@ from qgis.core import (QgsProcessingAlgorithm,
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..engine import Cancelled, Engine, InputError, TilewiseError, parse_options
-from ..engine.environment import env_choice
-from ..engine.cache import default_cache
-from ..engine.session import default_session
+from ..engine import (Cancelled, Engine, InputError, TilewiseError, default_cache, default_session,
+                      env_choice, parse_options)
 from .boundary import ErrorBoundary
 from .checks import (OUTPUT_EXTENSIONS, UNSUPPORTED_DATA_TYPES, ParameterChecks,  # noqa: F401
                      file_path)

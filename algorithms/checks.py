@@ -19,8 +19,7 @@ from qgis.core import (Qgis,
                        QgsProcessingParameterNumber,
                        QgsProcessingUtils)
 
-from ..engine import InputError, check_options
-from ..engine.rasterio_io import is_gdal_source, read_profile
+from ..engine import InputError, check_options, is_gdal_source, read_profile
 
 OUTPUT_EXTENSIONS = (".tif", ".tiff")
 

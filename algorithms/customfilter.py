@@ -8,8 +8,7 @@ from qgis.core import (QgsProcessing,
                        QgsProcessingParameterMultipleLayers,
                        QgsProcessingParameterString)
 
-from ..engine import InputError
-from ..engine.custom import load_filter
+from ..engine import InputError, load_filter
 from .base import TilewiseAlgorithm
 
 SCRIPTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),

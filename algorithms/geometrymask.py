@@ -10,8 +10,7 @@ from qgis.core import (QgsProcessing,
                        QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterString)
 
-from ..engine import InputError, Profile, check_options, parse_options
-from ..engine.rasterio_io import read_profile
+from ..engine import InputError, Profile, check_options, parse_options, read_profile
 from ..engine.vector import geometry_mask
 from .base import TilewiseAlgorithm
 from .checks import OUTPUT_EXTENSIONS, file_path, same_file

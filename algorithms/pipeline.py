@@ -24,10 +24,8 @@ from qgis.core import (QgsProcessing,
                        QgsProcessingParameterString)
 from qgis.PyQt.QtGui import QIcon
 
-from ..engine import Cancelled, Engine, InputError, TilewiseError, check_options
-from ..engine.environment import env_choice
-from ..engine.cache import default_cache
-from ..engine.session import default_session
+from ..engine import (Cancelled, Engine, InputError, TilewiseError, check_options, default_cache,
+                      default_session, env_choice)
 from .base import (ICON_PATH, advanced_parameters, cog_available, engine_memory_budget,
                    memory_budget)
 from .boundary import ErrorBoundary

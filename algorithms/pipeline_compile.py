@@ -17,9 +17,7 @@ from qgis.core import (QgsApplication,
                        QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterLayer)
 
-from ..engine import InputError, Pipeline
-from ..engine.pipeline import plan
-from ..engine.rasterio_io import read_profile
+from ..engine import InputError, Pipeline, plan, read_profile
 from .base import TilewiseAlgorithm
 from .checks import is_optional
 from .pipeline_document import NAME_RE, PIPELINE_LEVEL, STEP_KEYS, TOP_KEYS, tr

@@ -17,9 +17,7 @@ from qgis.core import (QgsCsException,
                        QgsWkbTypes)
 from qgis.PyQt.QtCore import QVariant
 
-from ..engine.vector import sample_points, swath_sample_points
-from ..engine.vector.sampling import buffer_statistics
-from ..engine.vector.zonal import STATISTICS
+from ..engine.vector import STATISTICS, buffer_statistics, sample_points, swath_sample_points
 from .base import TilewiseAlgorithm
 from .vectors import (FAST_PATH_HELP, LATITUDE, LONGITUDE, SWATH_HELP, add_swath_parameters,
                       coordinate_transform, fast_gpkg, points_of, raster_crs, read_arrow,

@@ -271,7 +271,7 @@ def points_of(geoms):
             xy = geoms[:, 5:21].copy().view("<f8").reshape(n, 2)
             return xy[:, 0].copy(), xy[:, 1].copy(), np.ones(n, dtype=np.int64)
         geoms = [bytes(g) for g in geoms]
-    from ..engine.vector.geometry import points_from_wkb
+    from ..engine.vector import points_from_wkb
     x = np.full(len(geoms), np.nan)
     y = np.full(len(geoms), np.nan)
     parts = np.zeros(len(geoms), dtype=np.int64)
@@ -311,7 +311,7 @@ def add_swath_parameters(algorithm):
 
 def swath_errors(algorithm, parameters, context, raster_name):
     """Only one of LONGITUDE and LATITUDE, or either not on the raster's grid size."""
-    from ..engine.rasterio_io import read_profile
+    from ..engine import read_profile
     from .checks import file_path
     given = [n for n in (LONGITUDE, LATITUDE) if parameters.get(n)]
     if not given:
@@ -339,7 +339,7 @@ def swath_arrays(rasters, path=None, profile=None):
     at ``path`` without geotransform, its GDAL GEOLOCATION arrays; else None."""
     if LONGITUDE in rasters and LATITUDE in rasters:
         return rasters[LONGITUDE].array[0], rasters[LATITUDE].array[0]
-    from ..engine.vector.swath import IDENTITY, geolocation_arrays
+    from ..engine.vector import IDENTITY, geolocation_arrays
     if path is not None and profile is not None and \
             tuple(map(float, profile.transform[:6])) == IDENTITY:
         return geolocation_arrays(path)

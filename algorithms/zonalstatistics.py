@@ -15,8 +15,8 @@ from qgis.core import (QgsField,
 from qgis.PyQt.QtCore import QVariant
 
 from ..engine import InputError
-from ..engine.vector import from_wkb, swath_zonal_statistics, zonal_statistics
-from ..engine.vector.zonal import STATISTICS, percentile_name
+from ..engine.vector import (STATISTICS, from_wkb, percentile_name, swath_zonal_statistics,
+                             zonal_statistics)
 from .base import TilewiseAlgorithm
 from .statistics import parse_percentiles
 from .vectors import (FAST_PATH_HELP, LATITUDE, LONGITUDE, SWATH_HELP, add_swath_parameters,

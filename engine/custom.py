@@ -42,21 +42,13 @@ import threading
 import traceback
 from dataclasses import dataclass
 
-from .errors import InputError
+from .errors import InputError, ScriptError
 from .filter import Filter
+from .process_role import in_worker_process
 from .profile import Profile
 
 _modules = {}  # (real path, sha256) -> module; one per process
-_in_worker = False  # scripts run only in worker processes and the script host
 _lock = threading.Lock()
-
-
-class ScriptError(InputError):
-    """A custom script could not be loaded; the message holds its traceback."""
-
-    def __init__(self, message, script_traceback=""):
-        super().__init__("script", message)
-        self.script_traceback = script_traceback
 
 
 class _SourceLoader(importlib.abc.Loader):
@@ -131,18 +123,12 @@ class ScriptFunction:
         return getattr(_import(self.path, self.digest), self.name)(*args)
 
 
-def mark_worker_process():
-    """Say that this process is a worker (or the script host): scripts may run here."""
-    global _in_worker
-    _in_worker = True
-
-
 def _call(function, *args, what):
     """``function(*args)`` here in a worker, else in the script host (never in the caller)."""
-    if _in_worker:
+    if in_worker_process():
         return globals()[function](*args)
     from .script_host import default_host
-    return default_host().call(function, *args, what=what)
+    return default_host().call(f"{__name__}:{function}", *args, what=what)
 
 
 def script_description(path, digest):
@@ -259,4 +245,4 @@ def load_filter(path, name=None):
                   inputs=tuple(info["inputs"]), isolated=True)
 
 
-__all__ = ["ScriptError", "ScriptFunction", "load_filter", "mark_worker_process"]
+__all__ = ["ScriptError", "ScriptFunction", "load_filter"]

@@ -462,11 +462,13 @@ class Engine:
                             options=options, driver=driver, plan=p)
         return dict(zip(p.keep, paths))
 
-    def run_jobs(self, op, jobs, progress=None):
+    def run_jobs(self, op, jobs, progress=None, pixels=None):
         """Run tile ``jobs`` of ``op`` on the backend the policy picks, reporting through
         ``progress(fraction)``; no summary line (the caller says its own). Returns where
-        they ran, as the summary line says it ("on 2 threads")."""
-        return self._run(op.name, jobs, lambda i, r: None, progress=progress, quiet=True)
+        they ran, as the summary line says it ("on 2 threads"). ``pixels``: the size of
+        the image the jobs are part of (a strip's jobs run as the whole image would)."""
+        return self._run(op.name, jobs, lambda i, r: None, progress=progress, quiet=True,
+                         pixels=pixels)
 
     def report(self, fraction):
         self._report(fraction)
@@ -494,7 +496,7 @@ class Engine:
         return [TileJob(op, params, in_refs, out_refs, tile)
                 for tile in make_tiles(first.height, first.width, margin, shape)]
 
-    def _backend_for(self, jobs):
+    def _backend_for(self, jobs, pixels=None):
         """Inline for one worker, one tile or a small image; else threads or processes.
 
         "auto": a filter that holds the GIL goes to the worker processes (started now if
@@ -504,7 +506,8 @@ class Engine:
         """
         if _isolated(jobs[0].op):
             return self._workers_pool()  # a user's script: never in this process
-        pixels = sum((j.tile.row1 - j.tile.row0) * (j.tile.col1 - j.tile.col0) for j in jobs)
+        if pixels is None:
+            pixels = sum((j.tile.row1 - j.tile.row0) * (j.tile.col1 - j.tile.col0) for j in jobs)
         if self.workers == 1 or len(jobs) == 1 or pixels < self.min_parallel_pixels:
             return self._inline
         gil_free = getattr(jobs[0].op, "releases_gil", False)
@@ -513,8 +516,8 @@ class Engine:
             return self._threads
         return self._workers_pool()
 
-    def _run(self, name, jobs, on_result, progress=None, quiet=False):
-        backend = self._backend_for(jobs)
+    def _run(self, name, jobs, on_result, progress=None, quiet=False, pixels=None):
+        backend = self._backend_for(jobs, pixels)
         total, done = len(jobs), 0
         started = time.perf_counter()
         report = progress or self._report

@@ -14,6 +14,15 @@ class InputError(TilewiseError, ValueError):
         self.message = message
 
 
+class ScriptError(InputError):
+    """A custom script could not be loaded, or its checks failed or crashed; the message
+    holds its traceback."""
+
+    def __init__(self, message, script_traceback=""):
+        super().__init__("script", message)
+        self.script_traceback = script_traceback
+
+
 class ReleasedError(TilewiseError):
     """A shared raster was used after it was released."""
 

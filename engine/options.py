@@ -103,7 +103,7 @@ def _trial_create(creation, driver):
     """Create, write and close a 1x1 float32 file in GDAL's memory file system."""
     import rasterio
 
-    from .rasterio_io import gdal_failures
+    from .gdal_errors import gdal_failures
     path = f"/vsimem/tilewise-options-{uuid.uuid4().hex}.tif"
     try:
         with gdal_failures() as failures, rasterio.Env():

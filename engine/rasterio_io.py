@@ -1,14 +1,12 @@
 """Reading rasters into shared memory and writing them to files, atomically."""
 
-import logging
 import os
 import uuid
-import threading
-from contextlib import contextmanager
 
 import numpy as np
 
 from .errors import InputError
+from .gdal_errors import gdal_failures
 from .options import adapt_options, check_options
 from .profile import Profile
 from .shm import owner_alive, owner_token
@@ -139,6 +137,9 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
     return writer.path
 
 
+TILED_FROM_PIXELS = 2**22  # GeoTIFF outputs of 4 Mpx or more are tiled unless told otherwise
+
+
 class RasterWriter:
     """A raster file written by windows of rows, then renamed into place atomically.
 
@@ -165,6 +166,9 @@ class RasterWriter:
             creation.setdefault("NUM_THREADS", "ALL_CPUS")
         if driver == "GTiff":
             creation.setdefault("BIGTIFF", "IF_SAFER")
+            if profile.height * profile.width >= TILED_FROM_PIXELS and \
+                    not any(k in creation for k in ("TILED", "BLOCKYSIZE", "BLOCKXSIZE")):
+                creation["TILED"] = "YES"  # large rasters: tiled, read fast by windows
         self.creation = creation
         _check_room(folder, profile, creation)
         _remove_stale_temporaries(folder)
@@ -176,6 +180,8 @@ class RasterWriter:
         self._dst = None
         self._failures = None
         self._scope = None
+        self._carry = None  # (row0, rows) written but not yet a whole row of blocks
+        self._flushing = False
 
     def __enter__(self):
         rasterio, errors = _rasterio()
@@ -195,19 +201,61 @@ class RasterWriter:
             for band, text in enumerate(profile.descriptions, start=1):
                 if text:
                     self._dst.set_band_description(band, text)
+            self._block_rows = self._dst.block_shapes[0][0]
+            compress = creation.get("COMPRESS", "NONE").upper()
+            # worth flushing: compressed, large (small files stay byte for byte as a
+            # whole-array write makes them) and more than one row of blocks
+            self._flushing = (compress != "NONE" and self._block_rows > 1
+                              and profile.height * profile.width >= TILED_FROM_PIXELS
+                              and profile.height > self._block_rows)
+            self._open_options = ({"NUM_THREADS": creation["NUM_THREADS"]}
+                                  if "NUM_THREADS" in creation else {})
         except BaseException as exc:
             self._discard()
             self._raise(exc)
         return self
 
     def write(self, array, row0):
-        """Write ``array`` (bands, rows, cols) at rows ``row0:row0 + rows``."""
+        """Write ``array`` (bands, rows, cols) at rows ``row0:row0 + rows``.
+
+        Rows written in order, from the top, are flushed to the file a whole row of
+        blocks at a time: compressed blocks are then compressed here, as the rows come,
+        not all at the end (the rows of an unfinished row of blocks wait for the next
+        call, copied).
+        """
         from rasterio.windows import Window
         try:
-            self._dst.write(array, window=Window(0, row0, self.profile.width, array.shape[1]))
+            if self._carry is not None and self._carry[0] + self._carry[1].shape[1] == row0:
+                row0, array = self._carry[0], np.concatenate([self._carry[1], array], axis=1)
+            elif self._carry is not None:  # out of order: write what waited as it is
+                self._dst.write(self._carry[1], window=Window(
+                    0, self._carry[0], self.profile.width, self._carry[1].shape[1]))
+            self._carry = None
+            rows = array.shape[1]
+            if self._flushing and row0 + rows < self.profile.height:
+                whole = (row0 + rows) // self._block_rows * self._block_rows - row0
+                if whole <= 0:
+                    self._carry = (row0, np.array(array))
+                    return
+                if whole < rows:
+                    self._carry = (row0 + whole, np.array(array[:, whole:]))
+                    array, rows = array[:, :whole], whole
+            self._dst.write(array, window=Window(0, row0, self.profile.width, rows))
+            if self._flushing:
+                self._flush()
         except BaseException as exc:
             self.abort()
             self._raise(exc)
+
+    def _flush(self):
+        """Close and reopen the file: GDAL writes (and compresses, on NUM_THREADS threads)
+        the blocks it holds."""
+        rasterio, _ = _rasterio()
+        with gdal_failures() as failures, rasterio.Env():
+            self._dst.close()
+            self._dst = None
+            self._dst = rasterio.open(self._rows_file, "r+", **self._open_options)
+        self._failures.extend(failures)
 
     def __exit__(self, kind, value, tb):
         if kind is not None:
@@ -222,6 +270,11 @@ class RasterWriter:
             return
         rasterio, _ = _rasterio()
         try:
+            if self._carry is not None:
+                from rasterio.windows import Window
+                row0, rows = self._carry
+                self._carry = None
+                self._dst.write(rows, window=Window(0, row0, self.profile.width, rows.shape[1]))
             with rasterio.Env():  # GDAL's errors while flushing reach the failure log
                 self._dst.close()
             self._dst = None
@@ -316,32 +369,3 @@ def _check_room(folder, profile, creation):
     if free < profile.nbytes:
         raise InputError("output", f"not enough free space in {folder}: the raster needs "
                          f"{profile.nbytes / 2**20:.1f} MiB, {free / 2**20:.1f} MiB are free")
-
-
-class _FailureLog(logging.Handler):
-    """Collects the errors GDAL signals on this thread (rasterio logs them at INFO)."""
-
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.thread = threading.get_ident()
-        self.messages = []
-
-    def emit(self, record):
-        message = record.getMessage()
-        if record.thread == self.thread and message.startswith("GDAL signalled an error"):
-            self.messages.append(message.split("msg=", 1)[-1].strip("'\""))
-
-
-@contextmanager
-def gdal_failures():
-    logger = logging.getLogger("rasterio._env")
-    handler = _FailureLog()
-    previous = logger.level
-    if not logger.isEnabledFor(logging.INFO):
-        logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    try:
-        yield handler.messages
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)

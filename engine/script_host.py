@@ -10,6 +10,7 @@ seconds (default 120) is killed.
 """
 
 import atexit
+import importlib
 import multiprocessing
 import os
 import signal
@@ -17,7 +18,8 @@ import threading
 import traceback
 
 from .environment import env_number
-from .errors import InputError
+from .errors import InputError, ScriptError
+from .process_role import mark_worker_process
 
 DEFAULT_TIMEOUT = 120.0
 STOP_SECONDS = 2.0
@@ -33,13 +35,12 @@ def _timeout():
 
 
 def _host_main(conn, parent_pid):
-    """Host loop: ``(function, args)`` in, ``("ok", value)``, ``("input", param, message)``,
+    """Host loop: ``("module:function", args)`` in, ``("ok", value)``, ``("input", param, message)``,
     ``("script", message, script traceback)`` (a ScriptError) or ``("error", text,
     traceback)`` out; None stops it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from . import custom
     from .worker import _exit_when_orphaned
-    custom.mark_worker_process()
+    mark_worker_process()
     _exit_when_orphaned(parent_pid)
     while True:
         try:
@@ -50,11 +51,13 @@ def _host_main(conn, parent_pid):
             return
         function, args = message
         try:
-            answer = ("ok", getattr(custom, function)(*args))
-        except custom.ScriptError as exc:
-            answer = ("script", exc.message, exc.script_traceback)
+            module, name = function.split(":")
+            answer = ("ok", getattr(importlib.import_module(module), name)(*args))
         except InputError as exc:
-            answer = ("input", exc.param, exc.message)
+            if isinstance(exc, ScriptError):
+                answer = ("script", exc.message, exc.script_traceback)
+            else:
+                answer = ("input", exc.param, exc.message)
         except BaseException as exc:  # noqa: BLE001  (the script's error, reported)
             answer = ("error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
         try:
@@ -64,7 +67,7 @@ def _host_main(conn, parent_pid):
 
 
 class ScriptHost:
-    """One host process; ``call(function, *args)`` runs ``engine.custom.<function>`` there."""
+    """One host process; ``call("module:function", *args)`` runs that function there."""
 
     def __init__(self, python=None):
         self._python = python
@@ -86,12 +89,11 @@ class ScriptHost:
         self._process, self._conn = process, parent_end
 
     def call(self, function, *args, what="the script"):
-        """The value of ``engine.custom.<function>(*args)`` computed in the host process.
+        """The value of ``module.function(*args)`` computed in the host process.
 
         Raises InputError as the script raised it, ScriptError for any other exception or
         when the host dies or hangs (``what`` names the call in the message).
         """
-        from .custom import ScriptError
         timeout = _timeout()
         with self._lock:
             if self._process is None or not self._process.is_alive():

@@ -9,9 +9,11 @@ go on in threads while strip k is computed, so at most three strips are alive: m
 is bounded by the strips, not by the image.
 
 Tiles are shaped for the margin: a filter that reaches far (FillNodata's search distance)
-gets full-width tiles ``ROWS_PER_MARGIN`` margins tall, which recompute about
-``2 / ROWS_PER_MARGIN`` of their pixels (13 % at 15), where square tiles of ten margins
-recompute 44 %. Small margins keep the cache-sized tiles of the in-memory runs.
+gets tiles ``ROWS_PER_MARGIN`` margins tall and as wide as the image allows with one per
+worker across, which recompute about ``2 / ROWS_PER_MARGIN`` of their pixels in rows (13 %
+at 15) plus a little in columns, where square tiles of ten margins recompute 44 %. Small
+margins keep the cache-sized tiles of the in-memory runs. Where the budget is short, tiles
+get as tall as a strip of the budget allows, and no taller.
 """
 
 import math
@@ -27,7 +29,7 @@ from .errors import Cancelled, InputError
 from .raster import create_raster
 from .rasterio_io import RasterWriter, read_into, read_profile
 from .tasks import TileJob
-from .tiling import Tile, auto_tile_shape, make_tiles, tile_shape_for
+from .tiling import Tile, make_tiles, tile_shape_for
 
 ROWS_PER_MARGIN = 15     # full-width tiles this many margins tall (recompute 2/15 = 13 %)
 SMALL_MARGIN = 8         # up to this margin, the in-memory tile shapes (cache-sized)
@@ -58,22 +60,32 @@ class Strip:
                     tile.rrow0 - shift, tile.rrow1 - shift, tile.rcol0, tile.rcol1, shift)
 
 
-def plan_tiles(height, width, margin, workers, bytes_per_pixel, memory_budget, tile_size=0):
-    """Tiles for a streamed run (see the module docstring for their shape)."""
+def plan_tiles(height, width, margin, workers, bytes_per_pixel, memory_budget, tile_size=0,
+               strip_pixel_bytes=0):
+    """Tiles for a streamed run (see the module docstring for their shape).
+
+    ``bytes_per_pixel``: what a tile holds per pixel while computed (bands, temporaries);
+    ``strip_pixel_bytes``: what a strip buffer holds per pixel (input and output bands).
+    A row of tiles always fits a strip of the budget: their core is at most the rows that
+    STRIPS_IN_FLIGHT strips of the image's width hold, less the margins.
+    """
+    reach = min(margin, height)  # rows a strip reads around its core (windows clip)
+    max_core = height
+    if strip_pixel_bytes:
+        budget_rows = memory_budget // (STRIPS_IN_FLIGHT * strip_pixel_bytes * width)
+        max_core = max(1, budget_rows - 2 * reach)
     if tile_size or margin <= SMALL_MARGIN:
-        shape = tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel,
-                               memory_budget)
-    else:
-        rows = max(ROWS_PER_MARGIN * margin, 1)
-        rows = min(rows, max(1, math.ceil(height / max(1, workers))))  # a tile per worker
-        per_worker = memory_budget / (2 * max(1, workers))  # tiles next to the strips
-        while rows > 1 and (rows + 2 * margin) * width * bytes_per_pixel > per_worker:
-            rows //= 2
-        shape = (rows, width)
-        if rows < margin:  # too narrow for full width: squares, as in memory
-            shape = auto_tile_shape(height, width, margin, workers, bytes_per_pixel,
+        rows, cols = tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel,
                                     memory_budget)
-    return make_tiles(height, width, margin, shape)
+        return make_tiles(height, width, margin, (min(rows, max_core), cols))
+    rows = min(ROWS_PER_MARGIN * reach, max(1, math.ceil(height / MIN_STRIPS)), max_core)
+    # one tile per worker across: a strip, even of one row of tiles, keeps them all busy
+    cols = math.ceil(width / workers) if workers > 1 else width
+    per_worker = memory_budget / (2 * max(1, workers))  # tiles next to the strips
+    while cols > 1 and min(height, rows + 2 * margin) * min(width, cols + 2 * margin) * \
+            bytes_per_pixel > per_worker:
+        cols = math.ceil(cols / 2)
+    return make_tiles(height, width, margin, (rows, cols))
 
 
 def plan_strips(tiles, height, bytes_per_row, memory_budget, workers):
@@ -171,7 +183,7 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     parallel = eng.workers > 1 and height * width >= eng.min_parallel_pixels
     workers = eng.workers if parallel else 1
     tiles = plan_tiles(height, width, margin, workers, eng.bytes_per_pixel(profiles + out_profiles),
-                       budget, eng.tile_size)
+                       budget, eng.tile_size, strip_pixel_bytes=pixel_bytes)
     strips = plan_strips(tiles, height, pixel_bytes * width, budget, workers)
     computed = sum((t.rrow1 - t.rrow0) * (t.rcol1 - t.rcol0) for t in tiles)
     # a model's intermediate stays in memory for the next step, where it fits the cache
@@ -239,7 +251,8 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
 
             def progress(fraction, base=done / len(tiles), share=share):
                 eng.report(base + share * fraction)
-            ran = eng.run_jobs(op, jobs, progress=progress)
+            # where tiles run is decided for the whole image, not for one strip of it
+            ran = eng.run_jobs(op, jobs, progress=progress, pixels=height * width)
             where = ran if where is None or "in this process" in where else where
             phases["compute"] += time.perf_counter() - t0
             done += len(strip.tiles)

@@ -17,6 +17,7 @@ import time
 import traceback
 
 from .heap import give_back_free_memory, keep_freed_tile_memory
+from .process_role import mark_worker_process
 from .tasks import Attachments, TileJob, run_job
 
 PARENT_CHECK_SECONDS = 0.5
@@ -78,7 +79,6 @@ def main(conn, parent_pid, preload=()):
     run share), ``("tile", job_id, run_id, tile)``, ``("forget", names)`` (unmap released
     segments), or None to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from .custom import mark_worker_process
     mark_worker_process()  # user scripts may run here (never in the parent)
     capture = _Capture()
     root = logging.getLogger()

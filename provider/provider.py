@@ -79,14 +79,14 @@ class TilewiseProvider(QgsProcessingProvider):
 
     def unload(self):
         """Remove the settings, free the shared-memory cache and stop the session's worker
-        processes (qgis_process and QGIS call this when they exit)."""
+        processes and script host (qgis_process and QGIS call this when they exit)."""
         settings.unregister()
-        if "tilewise.engine.cache" in sys.modules:  # never imported when numpy is missing
-            from ..engine.cache import clear_default_cache
-            from ..engine.session import close_default_session
+        if "tilewise.engine" in sys.modules:  # never imported when numpy is missing
+            from ..engine import clear_default_cache, close_default_host, close_default_session
 
             clear_default_cache()
             close_default_session()
+            close_default_host()
         super().unload()
 
     def isActive(self):

@@ -266,7 +266,7 @@ def test_parameter_errors(plugin, dem, tmp_path, parameters, expected):
 
 
 def test_example_pipelines_are_valid(plugin, dem, tmp_path):
-    """Every shipped example checks out (those naming algorithms not registered are skipped)."""
+    """Every shipped example checks out."""
     from qgis.core import QgsApplication, QgsProcessingContext
 
     from tilewise.algorithms.pipeline import read_pipeline_file
@@ -277,15 +277,16 @@ def test_example_pipelines_are_valid(plugin, dem, tmp_path):
     checked = 0
     for path in examples:
         document, _ = read_pipeline_file(str(path))
-        if any(registry.algorithmById(s["algorithm"]) is None for s in document["steps"]):
-            continue
+        missing = [s["algorithm"] for s in document["steps"]
+                   if registry.algorithmById(s["algorithm"]) is None]
+        assert not missing, (path.name, missing)  # a registration bug, not a reason to skip
         alg = registry.createAlgorithmById("tilewise:pipeline")
         ok, message = alg.checkParameterValues(
             {"PIPELINE": str(path), "INPUTS": [dem[0]] * len(document["inputs"]),
              "OUTPUT_FOLDER": str(tmp_path / path.stem)}, QgsProcessingContext())
         assert ok, (path.name, message)
         checked += 1
-    assert checked >= 1
+    assert checked == len(examples)
 
 
 # --- qgis_process.bin -------------------------------------------------------------------------
@@ -354,8 +355,9 @@ def test_examples_equal_their_steps_one_by_one(plugin, processing, dem, tmp_path
     path = qh.REPO_ROOT / "resources" / "pipelines" / example
     document, _ = read_pipeline_file(str(path))
     registry = QgsApplication.processingRegistry()
-    if any(registry.algorithmById(s["algorithm"]) is None for s in document["steps"]):
-        pytest.skip(f"{example} uses algorithms not registered yet")
+    missing = [s["algorithm"] for s in document["steps"]
+               if registry.algorithmById(s["algorithm"]) is None]
+    assert not missing, f"{example} uses algorithms that are not registered: {missing}"
     files = {name: dem[0] for name in document["inputs"]}
     by_hand = tmp_path / "by-hand"
     by_hand.mkdir()

@@ -120,22 +120,34 @@ def test_strips_bound_memory_and_cover_the_image():
         for budget in (2**22, 2**26, 2**32):
             pixel = 12
             try_budget = max(budget, minimum_budget(min(margin, height), width, pixel))
-            tiles = plan_tiles(height, width, margin, 2, 60, try_budget)
+            tiles = plan_tiles(height, width, margin, 2, 60, try_budget,
+                               strip_pixel_bytes=pixel)
             strips = plan_strips(tiles, height, pixel * width, try_budget, 2)
             rows = [r for s in strips for r in range(s.row0, s.row1)]
             assert rows == list(range(height))  # cores cover the image once, in order
             assert sum(len(s.tiles) for s in strips) == len(tiles)
             for s in strips:
                 assert all(s.read0 <= t.rrow0 and t.rrow1 <= s.read1 for t in s.tiles)
-                if len({t.row0 for t in s.tiles}) > 1:  # one row of tiles may exceed it
-                    assert 3 * s.read_rows * pixel * width <= try_budget
+                assert 3 * s.read_rows * pixel * width <= try_budget, (height, width, margin,
+                                                                       budget)
 
 
-def test_full_width_tiles_recompute_little_of_a_wide_margin():
-    tiles = plan_tiles(6000, 6000, 100, 2, 60, 2**32)
+def test_tall_tiles_recompute_little_of_a_wide_margin():
+    tiles = plan_tiles(6000, 6000, 100, 2, 60, 2**32, strip_pixel_bytes=12)
     computed = sum((t.rrow1 - t.rrow0) * (t.rcol1 - t.rcol0) for t in tiles)
-    assert {t.col1 - t.col0 for t in tiles} == {6000}
-    assert computed / 6000**2 - 1 <= 0.14  # square 1000-pixel tiles: 0.44
+    assert {t.col1 - t.col0 for t in tiles} == {3000}  # one per worker across
+    assert computed / 6000**2 - 1 <= 0.18  # square 1000-pixel tiles: 0.44
+    strips = plan_strips(tiles, 6000, 12 * 6000, 2**32, 2)
+    assert len(strips) >= 4  # reading and writing overlap the computing
+
+
+def test_the_budget_bounds_the_strips_of_a_wide_margin_on_a_large_image():
+    """20000 x 20000, margin 100, 256 MiB: three strips in flight within the budget (a row
+    of 1000-pixel square tiles made strips of 183 MiB each, 549 MiB in flight)."""
+    budget, pixel = 256 * 2**20, 8
+    tiles = plan_tiles(20000, 20000, 100, 2, 32, budget, strip_pixel_bytes=pixel)
+    strips = plan_strips(tiles, 20000, pixel * 20000, budget, 2)
+    assert max(3 * s.read_rows * pixel * 20000 for s in strips) <= budget
 
 
 def test_a_budget_below_the_margin_is_refused_with_the_minimum(dsm, tmp_path):

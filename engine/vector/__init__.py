@@ -6,11 +6,13 @@ as numpy arrays with a rasterio-style affine transform ``(a, b, c, d, e, f)``.
 
 from .geometry import Rings, from_wkb, points_from_wkb
 from .mask import geometry_mask
-from .sampling import sample_points
+from .sampling import buffer_statistics, sample_points
 from .scanline import spans
-from .swath import Swath, swath_sample_points, swath_zonal_statistics
-from .zonal import STATISTICS, zonal_statistics
+from .swath import (IDENTITY, Swath, geolocation_arrays, swath_sample_points,
+                    swath_zonal_statistics)
+from .zonal import STATISTICS, percentile_name, zonal_statistics
 
-__all__ = ["Rings", "STATISTICS", "from_wkb", "geometry_mask", "points_from_wkb",
+__all__ = ["IDENTITY", "Rings", "STATISTICS", "buffer_statistics", "from_wkb",
+           "geolocation_arrays", "geometry_mask", "percentile_name", "points_from_wkb",
            "sample_points", "spans", "Swath", "swath_sample_points", "swath_zonal_statistics",
            "zonal_statistics"]
