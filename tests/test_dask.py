@@ -332,7 +332,10 @@ def test_local_cluster(data, tmp_path):
         eng.stream(filters.median, data["dem"], tmp_path / "dask.tif", size=5)
         address = eng._dask.address
         cluster = eng._dask._cluster
-    assert cluster.status.name == "closed"
+        pids = list(eng._dask.client.run(os.getpid).values())
+    assert cluster.status.name == "closed" and len(pids) == 2
+    _wait(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in pids), 15,
+          "the LocalCluster's worker processes stopped")
     with Engine(workers=2) as eng:
         eng.stream(filters.median, data["dem"], tmp_path / "local.tif", size=5)
     assert any(f"on Dask at {address} (2 workers)" in line for line in logs), logs
