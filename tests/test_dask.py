@@ -314,6 +314,28 @@ def test_qgis_process_with_the_environment_variable(cluster, data, tmp_path, plu
     _same_file(out, tmp_path / "local.tif")
 
 
+def test_qgis_process_with_the_provider_setting(cluster, data, tmp_path, plugin_parent_dir):
+    """The provider setting "Dask scheduler address", stored in the profile as QGIS stores
+    it, reaches the engine (no environment variable set)."""
+    config_dir = qh.make_qgis_profile(tmp_path / "qgis-config")
+    ini = config_dir / "profiles" / "default" / "QGIS" / "QGIS3.ini"
+    with open(ini, "a") as handle:
+        handle.write(f"\n[Processing]\nConfiguration\\TILEWISE_DASK_SCHEDULER={cluster[0]}\n")
+    env = qh.qgis_process_env(config_dir, plugin_parent_dir)
+    env.pop("TILEWISE_DASK_SCHEDULER", None)
+    out = tmp_path / "slope.tif"
+    done = subprocess.run([qh.QGIS_PROCESS, "--json", "run", "tilewise:slope", "--",
+                           f"INPUT={data['dem']}", "BAND=1", f"OUTPUT={out}"],
+                          env=env, capture_output=True, text=True, timeout=180,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    info = "\n".join(json.loads(done.stdout)["log"].get("info", []))
+    assert f"on Dask at {cluster[0]} (2 workers)" in info, info
+    with Engine(workers=2) as eng:
+        eng.stream(filters.slope, data["dem"], tmp_path / "local.tif", band=1)
+    _same_file(out, tmp_path / "local.tif")
+
+
 def test_no_distributed_import_without_a_scheduler(plugin_parent_dir, data, tmp_path):
     code = ("import sys; from tilewise.engine import Engine, filters\n"
             "with Engine(workers=2) as eng:\n"
