@@ -214,7 +214,16 @@ class _Run:
 
     def _check_workers(self):
         lost = getattr(self, "_lost_since", None)
-        if self.cluster.workers():
+        client = self.cluster.client
+        if client.status not in ("running", "connecting"):
+            raise WorkerCrashed(f"{self.op.name}: the connection to the Dask scheduler at "
+                                f"{self.cluster.address} is lost ({client.status}); nothing "
+                                "was written")
+        try:
+            alive = bool(self.cluster.workers())
+        except Exception:  # noqa: BLE001 - the scheduler does not answer: counts as none
+            alive = False
+        if alive:
             self._lost_since = None
         elif lost is None:
             self._lost_since = time.monotonic()
@@ -228,6 +237,12 @@ class _Run:
         try:
             answer = future.result(timeout=60)
         except Exception as exc:  # noqa: BLE001 - KilledWorker, lost data, ...
+            if type(exc).__name__ in ("CommClosedError", "CancelledError", "TimeoutError") or \
+                    self.cluster.client.status not in ("running", "connecting"):
+                raise WorkerCrashed(
+                    f"{self.op.name}: the connection to the Dask scheduler at "
+                    f"{self.cluster.address} is lost ({type(exc).__name__}: {exc}); nothing "
+                    "was written") from None
             raise WorkerCrashed(
                 f"{self.op.name} on tiles {tiles[0]} to {tiles[-1]} failed on the Dask cluster "
                 f"{self.cluster.address}: {type(exc).__name__}: {exc} (a worker that keeps "

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ import rasterio
 
 import qgis_helpers as qh
 from tilewise.engine import (Cancelled, Engine, InputError, Pipeline, TilewiseError,
-                             WorkerError, filters, load_filter, reducers, statistics)
+                             WorkerCrashed, WorkerError, filters, load_filter, reducers,
+                             statistics)
 from tilewise.engine.dask_backend import file_statistics, reduce_files
 from tilewise.engine.filters.bandmath import band_math
 
@@ -61,6 +63,30 @@ def _stop(procs):
         if not _gone(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
         _wait(lambda: _gone(proc.pid), 15, f"process group {proc.pid} stopped")
+
+
+@contextmanager
+def mini_cluster(folder, env):
+    """A scheduler and one worker of our own (for the tests that break them); yields
+    ``(address, procs)``; both are stopped on the way out."""
+    scheduler_file = folder / "mini-scheduler.json"
+    procs = []
+    try:
+        for args in (["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                      "--dashboard-address", "127.0.0.1:0"],
+                     ["worker", "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
+                      "--dashboard-address", "127.0.0.1:0"]):
+            procs.append(subprocess.Popen(
+                [PYTHON, DASK, *args, "--scheduler-file", str(scheduler_file)], env=env,
+                cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL, start_new_session=True))
+            if args[0] == "scheduler":
+                _wait(lambda: scheduler_file.exists() and scheduler_file.stat().st_size > 0,
+                      START_SECONDS, "the scheduler file")
+                time.sleep(0.2)
+        yield json.loads(scheduler_file.read_text())["address"], procs
+    finally:
+        _stop(procs)
 
 
 @pytest.fixture(scope="module")
@@ -404,22 +430,7 @@ def test_worker_without_tilewise_then_upload_file(tmp_path, data, plugin_parent_
             if "__pycache__" not in path.parts:
                 zf.write(path, "tilewise/" + str(path.relative_to(REPO)))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    scheduler_file = tmp_path / "scheduler.json"
-    procs = []
-    try:
-        for args in (["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                      "--dashboard-address", "127.0.0.1:0"],
-                     ["worker", "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
-                      "--dashboard-address", "127.0.0.1:0"]):
-            procs.append(subprocess.Popen(
-                [PYTHON, DASK, *args, "--scheduler-file", str(scheduler_file)], env=env,
-                cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                stdin=subprocess.DEVNULL, start_new_session=True))
-            if args[0] == "scheduler":
-                _wait(lambda: scheduler_file.exists() and scheduler_file.stat().st_size > 0,
-                      START_SECONDS, "the scheduler file")
-                time.sleep(0.2)
-        address = json.loads(scheduler_file.read_text())["address"]
+    with mini_cluster(tmp_path, env) as (address, procs):
         with distributed.Client(address, timeout="20s") as client:
             client.wait_for_workers(1, timeout=START_SECONDS)
             with Engine(workers=2, scheduler=client) as eng:
@@ -433,5 +444,18 @@ def test_worker_without_tilewise_then_upload_file(tmp_path, data, plugin_parent_
         with Engine(workers=2) as eng:
             eng.stream(filters.median, data["dem"], tmp_path / "b.tif", size=5)
         _same_file(tmp_path / "a.tif", tmp_path / "b.tif")
-    finally:
-        _stop(procs)
+
+
+def test_scheduler_killed_mid_run_is_a_clear_error(tmp_path, data, cluster, monkeypatch):
+    """No hang: the lost connection is an error (Dask's 5 s reconnect), nothing written."""
+    killed = []
+    with mini_cluster(tmp_path, cluster[1]) as (address, procs):
+        def kill_scheduler(fraction):
+            if fraction > 0.2 and not killed:
+                os.killpg(procs[0].pid, signal.SIGKILL)
+                killed.append(fraction)
+        monkeypatch.setenv("TILEWISE_DASK_TASK_PIXELS", "4096")  # many small tasks
+        with Engine(workers=2, tile_size=64, scheduler=address, progress=kill_scheduler) as eng:
+            with pytest.raises(WorkerCrashed, match="connection to the Dask scheduler"):
+                eng.stream(filters.median, data["dem"], tmp_path / "never.tif", size=7)
+    assert killed and not (tmp_path / "never.tif").exists()
