@@ -309,7 +309,7 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     left = {b: sum(1 for t in tiles if t.row0 == r0) for b, (r0, _) in enumerate(bands)}
     buffers = {}  # band -> [array per output]
     run = _Run(eng, cluster, op, "stream")
-    write_seconds, done_tiles = 0.0, 0
+    write_seconds, done_tiles, most = 0.0, 0, 0
     eng.report(0.0)
     with ExitStack() as stack:
         stack.callback(run.cancel)
@@ -323,6 +323,7 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
                            groups[next_group])
                 unwritten[next_group] = max(band_of[t.row0] for t in groups[next_group])
                 next_group += 1
+                most = max(most, len(unwritten))
             for index in run.finished():
                 for tile_index, cores in run.take(index, groups[index]):
                     tile = tile_by_index[tile_index]
@@ -355,6 +356,7 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
         write_seconds += time.perf_counter() - t0
     elapsed = time.perf_counter() - started
     _remember(eng, run, cluster, workers, len(tiles), elapsed, cpu0, write_seconds)
+    eng.dask_last_run.update(limit=limit, most_unwritten=most)
     eng.say(f"{op.name}: {len(tiles)} tile{'s' if len(tiles) != 1 else ''} in "
             f"{run.stats['tasks']} task{'s' if run.stats['tasks'] != 1 else ''} "
             f"{_where(cluster, workers)} in {elapsed:.2f} s; tasks read "

@@ -242,6 +242,22 @@ def test_band_statistics_identical(remote, local, data):
     assert json.dumps(got) == json.dumps(want)
 
 
+def test_tasks_in_flight_follow_the_memory_budget(cluster, local, data, tmp_path):
+    """Tasks submitted and not yet written stay within a bound, smaller for a small budget
+    (never below one band of tiles' tasks plus one, or the band could never be written)."""
+    ran = {}
+    for budget in (None, 200 * 2**10):
+        with Engine(workers=2, tile_size=100, scheduler=cluster[0], memory_budget=budget) as eng:
+            eng.stream(filters.median, data["dem"], tmp_path / f"dask-{budget}.tif", size=5)
+            ran[budget] = eng.dask_last_run
+        assert 1 <= ran[budget]["most_unwritten"] <= ran[budget]["limit"]
+        _same_file(tmp_path / f"dask-{budget}.tif", tmp_path / "dask-None.tif")
+    assert ran[200 * 2**10]["limit"] < ran[None]["limit"]
+    assert ran[200 * 2**10]["tasks"] == ran[None]["tasks"] > ran[None]["limit"]
+    local.stream(filters.median, data["dem"], tmp_path / "local.tif", size=5)
+    _same_file(tmp_path / "dask-None.tif", tmp_path / "local.tif")
+
+
 def test_filter_error_carries_worker_traceback_and_tile(remote, data, tmp_path):
     out = tmp_path / "never.tif"
     plain = qh.write_geotiff(tmp_path / "plain.tif", qh.synthetic_dem(530, 610),
