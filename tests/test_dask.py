@@ -356,6 +356,35 @@ def test_qgis_process_with_the_environment_variable(cluster, data, tmp_path, plu
     _same_file(out, tmp_path / "local.tif")
 
 
+def test_qgis_process_pipeline_on_dask(cluster, data, tmp_path, plugin_parent_dir):
+    """tilewise:pipeline (the seed pipeline, fused) through qgis_process on the cluster."""
+    config_dir = qh.make_qgis_profile(tmp_path / "qgis-config")
+    env = qh.qgis_process_env(config_dir, plugin_parent_dir)
+    env["TILEWISE_DASK_SCHEDULER"] = cluster[0]
+    folder = tmp_path / "out"
+    done = subprocess.run([qh.QGIS_PROCESS, "--json", "run", "tilewise:pipeline", "--",
+                           f"PIPELINE={REPO / 'resources' / 'pipelines' / 'seed.json'}",
+                           f"INPUTS={data['dem']}", "FUSE=1",  # 1 = always
+                           f"OUTPUT_FOLDER={folder}"],
+                          env=env, capture_output=True, text=True, timeout=180,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    info = "\n".join(result["log"].get("info", []))
+    assert f"on Dask at {cluster[0]} (2 workers)" in info, info
+    outputs = {Path(p).stem: p for p in result["results"]["OUTPUTS"]}
+    assert set(outputs) == {"mask", "filled", "smooth"}
+    p = (Pipeline(["dsm"]).add("mask", filters.nodata_mask, "dsm", band=1)
+         .add("filled", filters.fill_nodata, ["dsm", "mask"], band=1, max_distance=100,
+              smoothing_iterations=0)
+         .add("smooth", filters.mean, "filled", size=3))
+    with Engine(workers=2) as eng:
+        mine = eng.stream_run(p, {"dsm": data["dem"]},
+                              {n: str(tmp_path / f"local-{n}.tif") for n in outputs})
+    for name, path in outputs.items():
+        _same_file(path, mine[name])
+
+
 def test_qgis_process_with_the_provider_setting(cluster, data, tmp_path, plugin_parent_dir):
     """The provider setting "Dask scheduler address", stored in the profile as QGIS stores
     it, reaches the engine (no environment variable set)."""
