@@ -462,13 +462,15 @@ class Engine:
                             options=options, driver=driver, plan=p)
         return dict(zip(p.keep, paths))
 
-    def run_jobs(self, op, jobs, progress=None, pixels=None):
+    def run_jobs(self, op, jobs, progress=None, pixels=None, busy_caller=False):
         """Run tile ``jobs`` of ``op`` on the backend the policy picks, reporting through
         ``progress(fraction)``; no summary line (the caller says its own). Returns where
         they ran, as the summary line says it ("on 2 threads"). ``pixels``: the size of
-        the image the jobs are part of (a strip's jobs run as the whole image would)."""
+        the image the jobs are part of (a strip's jobs run as the whole image would).
+        ``busy_caller``: this process has other work meanwhile (a stream's reads and writes,
+        on threads): a filter that holds the GIL then never computes here."""
         return self._run(op.name, jobs, lambda i, r: None, progress=progress, quiet=True,
-                         pixels=pixels)
+                         pixels=pixels, busy_caller=busy_caller)
 
     def report(self, fraction):
         self._report(fraction)
@@ -516,7 +518,8 @@ class Engine:
             return self._threads
         return self._workers_pool()
 
-    def _run(self, name, jobs, on_result, progress=None, quiet=False, pixels=None):
+    def _run(self, name, jobs, on_result, progress=None, quiet=False, pixels=None,
+             busy_caller=False):
         backend = self._backend_for(jobs, pixels)
         total, done = len(jobs), 0
         started = time.perf_counter()
@@ -531,8 +534,11 @@ class Engine:
         if backend is self._pool:
             # the engine's own filters also run here, as one of the workers; a user's script
             # runs in worker processes only (a crash must not take this process down)
-            here = (getattr(jobs[0].op, "runs_in_caller", False) and not _isolated(jobs[0].op)
-                    and backend.size < self.workers)
+            op = jobs[0].op
+            here = (getattr(op, "runs_in_caller", False) and not _isolated(op)
+                    and backend.size < self.workers
+                    # a GIL-holding tile here (GDAL's fill) would stall the stream's threads
+                    and not (busy_caller and not getattr(op, "releases_gil", False)))
             if not here:
                 backend.size = self.workers  # start the one more it needs (kept from now on)
             backend.run(jobs, finished, self.cancel, self.log,

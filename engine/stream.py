@@ -29,10 +29,8 @@ from .errors import Cancelled, InputError
 from .raster import create_raster
 from .rasterio_io import RasterWriter, read_into, read_profile
 from .tasks import TileJob
-from .tiling import Tile, make_tiles, tile_shape_for
+from .tiling import ROWS_PER_MARGIN, SMALL_MARGIN, Tile, make_tiles, tile_shape_for
 
-ROWS_PER_MARGIN = 15     # full-width tiles this many margins tall (recompute 2/15 = 13 %)
-SMALL_MARGIN = 8         # up to this margin, the in-memory tile shapes (cache-sized)
 STRIPS_IN_FLIGHT = 3     # one being read, one computed, one written
 MIN_STRIPS = 4           # enough strips for reading and writing to overlap the computing
 
@@ -252,7 +250,8 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
             def progress(fraction, base=done / len(tiles), share=share):
                 eng.report(base + share * fraction)
             # where tiles run is decided for the whole image, not for one strip of it
-            ran = eng.run_jobs(op, jobs, progress=progress, pixels=height * width)
+            ran = eng.run_jobs(op, jobs, progress=progress, pixels=height * width,
+                               busy_caller=True)
             where = ran if where is None or "in this process" in where else where
             phases["compute"] += time.perf_counter() - t0
             done += len(strip.tiles)

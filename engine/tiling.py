@@ -100,6 +100,9 @@ def auto_tile_shape(height, width, margin, workers, bytes_per_pixel, memory_budg
     margin = min(margin, max(height, width))  # past the border a margin reads nothing more
     if margin >= max(height, width) - 1:
         return (height, width)  # every tile would read (and compute) the whole image
+    if margin > SMALL_MARGIN and ROWS_PER_MARGIN * margin < height:
+        return _tall_tile_shape(height, width, margin, workers, bytes_per_pixel,
+                                memory_budget)
     least = max(1, MARGIN_FACTOR * margin)
     target = max(TARGET_TILE_PIXELS, least * least)
     if target // width >= least:
@@ -127,6 +130,21 @@ def auto_tile_shape(height, width, margin, workers, bytes_per_pixel, memory_budg
 
 
 SHRINK_GAIN = 0.9  # a tile is halved for memory only if its read window shrinks by 10 %+
+SMALL_MARGIN = 8     # up to this margin, cache-sized tiles; beyond, tall ones
+ROWS_PER_MARGIN = 15  # tall tiles: this many margins tall (2/15 = 13 % recomputed in rows)
+
+
+def _tall_tile_shape(height, width, margin, workers, bytes_per_pixel, memory_budget):
+    """Tiles ROWS_PER_MARGIN margins tall and one per worker across (as wide as the memory
+    allows): a far-reaching filter then recomputes about 2 / ROWS_PER_MARGIN of its pixels
+    in rows and little in columns, where squares ten margins wide recompute 44 %."""
+    rows = ROWS_PER_MARGIN * margin
+    cols = math.ceil(width / workers) if workers > 1 else width
+    per_worker = memory_budget / max(1, workers)
+    while cols > 1 and min(height, rows + 2 * margin) * min(width, cols + 2 * margin) * \
+            bytes_per_pixel > per_worker:
+        cols = math.ceil(cols / 2)
+    return (rows, cols)
 
 
 def tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel, memory_budget):
