@@ -13,6 +13,7 @@ from .filter import Filter, Reducer
 from .heap import give_back_free_memory, keep_freed_tile_memory
 from .interpreter import resolve_worker_python
 from .pipeline import Pipeline, fused_filter, plan
+from .profile import check_same_grid
 from .pool import InlineBackend, ProcessPool, ThreadBackend, ensure_resource_tracker
 from .raster import SharedRaster, create_raster
 from .rasterio_io import read_into, read_profile, write_raster
@@ -320,15 +321,7 @@ class Engine:
         valid, False runs the steps one by one with intermediates in shared memory, each
         released after its last use.
         """
-        if not isinstance(pipeline, Pipeline):
-            raise InputError("pipeline", f"expected a Pipeline, got {type(pipeline).__name__}")
-        if isinstance(inputs, dict):
-            unknown = sorted(set(inputs) - set(pipeline.inputs))
-            missing = [n for n in pipeline.inputs if n not in inputs]
-            if unknown or missing:
-                raise InputError("inputs", f"the pipeline's inputs are {list(pipeline.inputs)}; "
-                                 f"missing {missing}, unknown {unknown}")
-            inputs = [inputs[n] for n in pipeline.inputs]
+        inputs = _pipeline_inputs(pipeline, inputs)
         inputs = self._inputs(fused_filter_placeholder(len(pipeline.inputs)), inputs)
         p = plan(pipeline, [r.profile for r in inputs], keep)
         if fuse is None:
@@ -393,15 +386,7 @@ class Engine:
             raster.ref  # raises ReleasedError if released
             if raster.ref.segment.name not in self._rasters:
                 raise InputError("inputs", f"input {i} belongs to another Engine")
-        first = inputs[0].profile
-        for i, raster in enumerate(inputs[1:], start=1):
-            p = raster.profile
-            if (p.height, p.width) != (first.height, first.width):
-                raise InputError("inputs", f"input {i} is {p.height}x{p.width} pixels, "
-                                 f"input 0 is {first.height}x{first.width}")
-            if not first.same_grid(p):
-                raise InputError("inputs", f"input {i} has another CRS or geotransform "
-                                 "than input 0")
+        check_same_grid([r.profile for r in inputs])
         return inputs
 
     @_exclusive
@@ -440,16 +425,7 @@ class Engine:
         Returns ``{output name: path}``.
         """
         from .stream import check_sources
-        if not isinstance(pipeline, Pipeline):
-            raise InputError("pipeline", f"expected a Pipeline, got {type(pipeline).__name__}")
-        if isinstance(sources, dict):
-            unknown = sorted(set(sources) - set(pipeline.inputs))
-            missing = [n for n in pipeline.inputs if n not in sources]
-            if unknown or missing:
-                raise InputError("inputs", f"the pipeline's inputs are {list(pipeline.inputs)}; "
-                                 f"missing {missing}, unknown {unknown}")
-            sources = [sources[n] for n in pipeline.inputs]
-        sources = [os.fspath(path) for path in sources]
+        sources = [os.fspath(path) for path in _pipeline_inputs(pipeline, sources)]
         targets = dict(targets)
         profiles = check_sources(fused_filter_placeholder(len(pipeline.inputs)), sources)
         p = plan(pipeline, profiles, list(targets))
@@ -564,6 +540,20 @@ class Engine:
         logger.info(message)
         if self.log is not None:
             self.log(message)
+
+
+def _pipeline_inputs(pipeline, inputs):
+    """A Pipeline's inputs in its order, from a dict by input name or a list."""
+    if not isinstance(pipeline, Pipeline):
+        raise InputError("pipeline", f"expected a Pipeline, got {type(pipeline).__name__}")
+    if not isinstance(inputs, dict):
+        return inputs
+    unknown = sorted(set(inputs) - set(pipeline.inputs))
+    missing = [n for n in pipeline.inputs if n not in inputs]
+    if unknown or missing:
+        raise InputError("inputs", f"the pipeline's inputs are {list(pipeline.inputs)}; "
+                         f"missing {missing}, unknown {unknown}")
+    return [inputs[n] for n in pipeline.inputs]
 
 
 def _isolated(op):

@@ -88,3 +88,15 @@ def _same_crs(wkt_a, wkt_b):
         return False
     from rasterio.crs import CRS
     return CRS.from_wkt(wkt_a) == CRS.from_wkt(wkt_b)
+
+
+def check_same_grid(profiles):
+    """InputError unless every profile has the first one's size, CRS and geotransform."""
+    first = profiles[0]
+    for i, p in enumerate(profiles[1:], start=1):
+        if (p.height, p.width) != (first.height, first.width):
+            raise InputError("inputs", f"input {i} is {p.height}x{p.width} pixels, "
+                             f"input 0 is {first.height}x{first.width}")
+        if not first.same_grid(p):
+            raise InputError("inputs", f"input {i} has another CRS or geotransform "
+                             "than input 0")

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import Cancelled, InputError
+from .profile import check_same_grid
 from .raster import create_raster
 from .rasterio_io import RasterWriter, read_into, read_profile
 from .tasks import TileJob
@@ -132,14 +133,7 @@ def check_sources(op, sources):
         raise InputError("inputs", f"{op.name} takes {expected} input rasters, "
                          f"got {len(sources)}")
     profiles = [read_profile(path) for path in sources]
-    first = profiles[0]
-    for i, p in enumerate(profiles[1:], start=1):
-        if (p.height, p.width) != (first.height, first.width):
-            raise InputError("inputs", f"input {i} is {p.height}x{p.width} pixels, "
-                             f"input 0 is {first.height}x{first.width}")
-        if not first.same_grid(p):
-            raise InputError("inputs", f"input {i} has another CRS or geotransform "
-                             "than input 0")
+    check_same_grid(profiles)
     return profiles
 
 
