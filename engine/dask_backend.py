@@ -29,6 +29,8 @@ CONNECT_SECONDS = 5        # a scheduler that does not answer: a clear error aft
 WORKERS_SECONDS = 10       # a scheduler without workers: an error after this
 NO_WORKER_SECONDS = 30     # every worker gone mid-run: an error after this
 POLL_SECONDS = 0.05
+RESULT_SECONDS = 120       # fetching a finished task's result, at most
+RESULT_POLL_SECONDS = 1    # ... looking every second whether it was lost with its worker
 TASK_PIXELS = 2**20        # core pixels per task (4 default tiles; TILEWISE_DASK_TASK_PIXELS)
 TASKS_PER_WORKER = 8       # at least this many tasks per worker, where the image allows
 # (8: the last round of tasks leaves a worker idle for 1/8 of its share at most)
@@ -202,7 +204,9 @@ class _Run:
         failure, and when every worker is gone for NO_WORKER_SECONDS."""
         deadline = time.monotonic() + 1.0
         while True:
-            done = [i for i, f in self.futures.items() if f.status != "pending"]
+            # "lost" (its worker died): Dask computes it again, so it is still to come
+            done = [i for i, f in self.futures.items()
+                    if f.status in ("finished", "error", "cancelled")]
             if done or not self.futures:
                 return done
             if self.eng.cancel is not None and self.eng.cancel():
@@ -231,12 +235,32 @@ class _Run:
             raise WorkerCrashed(f"{self.op.name}: every Dask worker of {self.cluster.address} "
                                 f"is gone (none for {NO_WORKER_SECONDS} s); nothing was written")
 
+    def _fetch(self, future):
+        """``(answer, None)``, ``(None, exception)``, or ``(None, None)`` when the result
+        was lost with its worker (Dask computes it again)."""
+        waited = 0.0
+        while True:
+            try:
+                return future.result(timeout=RESULT_POLL_SECONDS), None
+            except Exception as exc:  # noqa: BLE001 - KilledWorker, lost data, ...
+                if not isinstance(exc, TimeoutError) or self.cluster.client.status != "running":
+                    return None, exc
+                if future.status in ("pending", "lost"):
+                    return None, None
+                waited += RESULT_POLL_SECONDS
+                if waited >= RESULT_SECONDS:  # a large result still on its way, until then
+                    return None, exc
+
     def take(self, index, tiles):
-        """The results of group ``index``: [(tile index, value)]."""
+        """The results of group ``index``: [(tile index, value)] (empty when its result
+        was lost with its worker: the task is pending again)."""
         future = self.futures.pop(index)
-        try:
-            answer = future.result(timeout=60)
-        except Exception as exc:  # noqa: BLE001 - KilledWorker, lost data, ...
+        answer, exc = self._fetch(future)
+        if answer is None and exc is None:
+            self.futures[index] = future
+            return []
+        if exc is not None:
+            future.release()
             if type(exc).__name__ in ("CommClosedError", "CancelledError", "TimeoutError") or \
                     self.cluster.client.status not in ("running", "connecting"):
                 raise WorkerCrashed(
@@ -247,8 +271,7 @@ class _Run:
                 f"{self.op.name} on tiles {tiles[0]} to {tiles[-1]} failed on the Dask cluster "
                 f"{self.cluster.address}: {type(exc).__name__}: {exc} (a worker that keeps "
                 "dying on this task: most likely out of memory)") from None
-        finally:
-            future.release()
+        future.release()
         if "error" in answer:
             from .pool import worker_error
             message, tb, tile = answer["error"]

@@ -66,16 +66,16 @@ def _stop(procs):
 
 
 @contextmanager
-def mini_cluster(folder, env):
-    """A scheduler and one worker of our own (for the tests that break them); yields
-    ``(address, procs)``; both are stopped on the way out."""
+def mini_cluster(folder, env, workers=1, worker_args=()):
+    """A scheduler and ``workers`` workers of our own (for the tests that break them);
+    yields ``(address, procs)``; all are stopped on the way out."""
     scheduler_file = folder / "mini-scheduler.json"
     procs = []
     try:
         for args in (["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                       "--dashboard-address", "127.0.0.1:0"],
-                     ["worker", "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
-                      "--dashboard-address", "127.0.0.1:0"]):
+                     *[["worker", "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
+                        "--dashboard-address", "127.0.0.1:0", *worker_args]] * workers):
             procs.append(subprocess.Popen(
                 [PYTHON, DASK, *args, "--scheduler-file", str(scheduler_file)], env=env,
                 cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -502,5 +502,32 @@ def test_scheduler_killed_mid_run_is_a_clear_error(tmp_path, data, cluster, monk
         monkeypatch.setenv("TILEWISE_DASK_TASK_PIXELS", "4096")  # many small tasks
         with Engine(workers=2, tile_size=64, scheduler=address, progress=kill_scheduler) as eng:
             with pytest.raises(WorkerCrashed, match="connection to the Dask scheduler"):
+                eng.stream(filters.median, data["dem"], tmp_path / "never.tif", size=7)
+    assert killed and not (tmp_path / "never.tif").exists()
+
+
+def test_scheduler_without_workers_is_a_clear_error(tmp_path, data, cluster, monkeypatch):
+    from tilewise.engine import dask_backend
+    monkeypatch.setattr(dask_backend, "WORKERS_SECONDS", 1)  # 10 s in real use
+    with mini_cluster(tmp_path, cluster[1], workers=0) as (address, procs):
+        with Engine(workers=2, scheduler=address) as eng:
+            with pytest.raises(TilewiseError, match="has no worker"):
+                eng.stream(filters.median, data["dem"], tmp_path / "never.tif", size=3)
+    assert not (tmp_path / "never.tif").exists()
+
+
+def test_every_worker_gone_is_a_clear_error(tmp_path, data, cluster, monkeypatch):
+    """No nanny to restart it: the only worker killed mid-run is an error, not a hang."""
+    from tilewise.engine import dask_backend
+    monkeypatch.setattr(dask_backend, "NO_WORKER_SECONDS", 1)  # 30 s in real use
+    monkeypatch.setenv("TILEWISE_DASK_TASK_PIXELS", "4096")
+    killed = []
+    with mini_cluster(tmp_path, cluster[1], worker_args=["--no-nanny"]) as (address, procs):
+        def kill_worker(fraction):
+            if fraction > 0.2 and not killed:
+                os.killpg(procs[1].pid, signal.SIGKILL)
+                killed.append(fraction)
+        with Engine(workers=2, tile_size=64, scheduler=address, progress=kill_worker) as eng:
+            with pytest.raises(WorkerCrashed, match="every Dask worker .* is gone"):
                 eng.stream(filters.median, data["dem"], tmp_path / "never.tif", size=7)
     assert killed and not (tmp_path / "never.tif").exists()
