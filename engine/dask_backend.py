@@ -58,11 +58,20 @@ class Cluster:
             self.client, self._owned = scheduler, False
         elif scheduler == "local":
             import logging
-            self._cluster = distributed.LocalCluster(
-                n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                processes=True, host="127.0.0.1",
-                dashboard_address="127.0.0.1:0",  # its HTTP server: loopback, any free port
-                silence_logs=logging.ERROR)
+            environ = dict(os.environ)
+            try:
+                self._cluster = distributed.LocalCluster(
+                    n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                    processes=True, host="127.0.0.1",
+                    dashboard_address="127.0.0.1:0",  # its HTTP server: loopback, any port
+                    silence_logs=logging.ERROR)
+            finally:
+                # its nannies set MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS and MKL_NUM_THREADS
+                # in this process's environment for their workers, for good: QGIS (and the
+                # processes it starts later) must not inherit them
+                for key in set(os.environ) - set(environ):
+                    del os.environ[key]
+                os.environ.update(environ)
             self.client = distributed.Client(self._cluster, timeout=f"{CONNECT_SECONDS}s")
         elif isinstance(scheduler, str):
             address = scheduler if "://" in scheduler else "tcp://" + scheduler

@@ -421,12 +421,15 @@ def test_no_distributed_import_without_a_scheduler(plugin_parent_dir, data, tmp_
 
 def test_local_cluster(data, tmp_path):
     logs = []
+    environ = dict(os.environ)
     with Engine(workers=2, scheduler="local", log=logs.append) as eng:
         eng.stream(filters.median, data["dem"], tmp_path / "dask.tif", size=5)
         address = eng._dask.address
         cluster = eng._dask._cluster
         pids = list(eng._dask.client.run(os.getpid).values())
     assert cluster.status.name == "closed" and len(pids) == 2
+    # the nannies' MALLOC_TRIM_THRESHOLD_ / OMP_NUM_THREADS stay theirs, not this process's
+    assert dict(os.environ) == environ
     _wait(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in pids), 15,
           "the LocalCluster's worker processes stopped")
     with Engine(workers=2) as eng:
