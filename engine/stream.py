@@ -20,7 +20,7 @@ import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,6 +115,34 @@ def plan_strips(tiles, height, bytes_per_row, memory_budget, workers):
     return [Strip(i, r0, r1, q0, q1, tuple(t)) for i, (r0, r1, q0, q1, t) in enumerate(strips)]
 
 
+@contextmanager
+def bounded_gdal_cache(budget):
+    """GDAL's block cache (process-wide; 5 % of the RAM by default) held to
+    ``gdal_cache_bytes(budget)`` while a stream runs: every block a stream reads or writes
+    passes through it once, and GDAL evicts only when it is full, so a raster larger than
+    the budget would otherwise sit there whole. Restored afterwards."""
+    try:
+        from osgeo import gdal
+    except ImportError:  # rasterio without GDAL's Python bindings: nothing to bound
+        yield
+        return
+    previous = gdal.GetCacheMax()
+    gdal.SetCacheMax(int(min(previous, gdal_cache_bytes(budget))))
+    try:
+        yield
+    finally:
+        gdal.SetCacheMax(previous)
+
+
+GDAL_CACHE_FLOOR = 16 * 2**20
+
+
+def gdal_cache_bytes(budget):
+    """GDAL's block cache during a stream: an eighth of the budget, at least 16 MiB (a
+    quarter of the budget at most)."""
+    return min(max(GDAL_CACHE_FLOOR, budget // 8), budget // 4)
+
+
 def strip_bytes(strips, bytes_per_row):
     """Bytes of the largest strip's buffers."""
     return max(s.read_rows for s in strips) * bytes_per_row
@@ -172,6 +200,8 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
                          f"for this run: strips {2 * margin + 1} rows tall (the margin of "
                          f"{margin} pixels on both sides) need at least "
                          f"{math.ceil(need / 2**20)} MiB")
+    # the strips share the budget with GDAL's block cache (bounded_gdal_cache)
+    budget = max(need, budget - gdal_cache_bytes(budget))
     parallel = eng.workers > 1 and height * width >= eng.min_parallel_pixels
     workers = eng.workers if parallel else 1
     tiles = plan_tiles(height, width, margin, workers, eng.bytes_per_pixel(profiles + out_profiles),
@@ -187,6 +217,7 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     started = time.perf_counter()
     phases = {"read": 0.0, "compute": 0.0, "write": 0.0}
     with ExitStack() as stack:
+        stack.enter_context(bounded_gdal_cache(eng.memory_budget))
         writers = [stack.enter_context(RasterWriter(t, p, options, driver))
                    for t, p in zip(targets, out_profiles)]
         reader = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="tilewise-in"))
