@@ -1,6 +1,7 @@
 """Reading rasters into shared memory and writing them to files, atomically."""
 
 import os
+import re
 import uuid
 
 import numpy as np
@@ -138,6 +139,8 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
 
 
 TILED_FROM_PIXELS = 2**22  # GeoTIFF outputs of 4 Mpx or more are tiled unless told otherwise
+#: creation options a GeoTIFF does not keep: a file reopened to flush would lose them
+_CREATION_ONLY = re.compile(r"LEVEL|QUALITY|MAX_Z_ERROR|^JXL_|^LERC_")
 
 
 class RasterWriter:
@@ -207,7 +210,9 @@ class RasterWriter:
             # whole-array write makes them) and more than one row of blocks
             self._flushing = (compress != "NONE" and self._block_rows > 1
                               and profile.height * profile.width >= TILED_FROM_PIXELS
-                              and profile.height > self._block_rows)
+                              and profile.height > self._block_rows
+                              # a reopened file would compress at GDAL's default level
+                              and not any(_CREATION_ONLY.search(key) for key in creation))
             self._open_options = ({"NUM_THREADS": creation["NUM_THREADS"]}
                                   if "NUM_THREADS" in creation else {})
         except BaseException as exc:

@@ -317,3 +317,24 @@ def test_every_run_works_with_a_64_mb_dev_shm(big, tmp_path, plugin_parent_dir):
     with Engine(workers=2) as eng:
         reference = eng.apply(filters.mean, eng.open(big), size=3)
         assert _read(out).tobytes() == reference.array.tobytes()
+
+
+def test_a_compression_level_holds_for_the_whole_streamed_file(tmp_path):
+    """A streamed output flushed by rows of blocks is reopened; GeoTIFF keeps no ZLEVEL, so a
+    level given must hold the file open to the end: the file equals a whole-array write."""
+    rng = np.random.default_rng(2)
+    data = np.round(rng.normal(100, 5, (1, 2200, 2000))).astype("float32")
+    source = qh.write_geotiff(tmp_path / "in.tif", data)
+    with Engine(workers=1, memory_budget=64 * 2**20) as eng:
+        for level in ("1", "9"):
+            options = f"COMPRESS=DEFLATE|ZLEVEL={level}|NUM_THREADS=1"
+            eng.stream(filters.mean, [source], [str(tmp_path / f"s{level}.tif")],
+                       options=options, size=3)
+            eng.write(eng.apply(filters.mean, eng.open(source), size=3),
+                      str(tmp_path / f"w{level}.tif"), options=options)
+    for level in ("1", "9"):
+        assert _read(tmp_path / f"s{level}.tif").tobytes() == \
+            _read(tmp_path / f"w{level}.tif").tobytes()
+        size = os.path.getsize(tmp_path / f"s{level}.tif")
+        assert abs(size - os.path.getsize(tmp_path / f"w{level}.tif")) < 0.01 * size
+    assert os.path.getsize(tmp_path / "s9.tif") < os.path.getsize(tmp_path / "s1.tif")
