@@ -93,6 +93,16 @@ def memory_budget(alg, parameters, context):
     return value or None
 
 
+def streams_from(eng, paths):
+    """Does a run reading the files ``paths`` stream them (engine.stream)? Yes, unless one
+    is in the shared-memory cache (a model's intermediate: read from memory, not decoded
+    again); TILEWISE_STREAM=0 or 1 forces the answer."""
+    mode = env_choice("TILEWISE_STREAM", "auto", ("auto", "0", "1"))
+    if mode != "auto" or eng.cache is None:
+        return mode != "0"
+    return not any(eng.cache.holds(path) for path in paths)
+
+
 def engine_memory_budget(megabytes):
     """The Engine's ``memory_budget`` for a budget in MiB (None: the engine's default)."""
     return int(megabytes * 2**20) if megabytes else None
@@ -307,14 +317,10 @@ class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
         """Does this run go file to file by strips (engine.stream)? Yes for one filter
         writing one raster, unless an input is in the shared-memory cache (a model's
         intermediate: read from memory, not decoded again), or TILEWISE_STREAM=0."""
-        mode = env_choice("TILEWISE_STREAM", "auto", ("auto", "0", "1"))
-        if mode == "0" or not self.RASTER_OUTPUT or \
-                type(self).runEngine is not TilewiseAlgorithm.runEngine:
+        if not self.RASTER_OUTPUT or type(self).runEngine is not TilewiseAlgorithm.runEngine:
             return False
-        if mode == "1" or eng.cache is None:
-            return True
-        return not any(eng.cache.holds(path) for value in self._sources.values()
-                       for path in (value if isinstance(value, list) else [value]))
+        return streams_from(eng, [path for value in self._sources.values()
+                                  for path in (value if isinstance(value, list) else [value])])
 
     def engineInputs(self, rasters, names):
         """The engine inputs for raster parameter ``names``, multiple-layer lists flattened."""

@@ -25,9 +25,9 @@ from qgis.core import (QgsProcessing,
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine import (Cancelled, Engine, InputError, TilewiseError, check_options, default_cache,
-                      default_session, env_choice)
+                      default_session)
 from .base import (ICON_PATH, advanced_parameters, cog_available, engine_memory_budget,
-                   memory_budget)
+                   memory_budget, streams_from)
 from .boundary import ErrorBoundary
 from .help import help_string, help_url
 from .checks import file_path, same_file
@@ -247,14 +247,6 @@ class PipelineAlgorithm(ErrorBoundary, QgsProcessingAlgorithm):
         os.makedirs(self._folder, exist_ok=True)
         return True
 
-    def _streams(self, eng, compiled):
-        """Fused runs go file to file by strips, unless an input is in the shared-memory
-        cache (read from memory instead) or TILEWISE_STREAM=0."""
-        mode = env_choice("TILEWISE_STREAM", "auto", ("auto", "0", "1"))
-        if mode != "auto" or eng.cache is None:
-            return mode != "0"
-        return not any(eng.cache.holds(compiled.input_paths[n]) for n in compiled.input_names)
-
     def processAlgorithm(self, parameters, context, feedback):
         compiled = self._compiled
         bridge = FeedbackBridge(feedback)
@@ -274,7 +266,8 @@ class PipelineAlgorithm(ErrorBoundary, QgsProcessingAlgorithm):
                         memory_budget=engine_memory_budget(
                             memory_budget(self, parameters, context)),
                         session=default_session()) as eng:
-                if fused and self._streams(eng, compiled):
+                if fused and streams_from(eng, [compiled.input_paths[n]
+                                                for n in compiled.input_names]):
                     feedback.setProgressText(self.tr("Reading, processing and writing by "
                                                      "strips"))
                     paths = eng.stream_run(

@@ -9,14 +9,14 @@ from contextlib import contextmanager
 
 from .environment import env_choice, env_number
 from .errors import InputError, TilewiseError
-from .filter import Filter, Reducer
+from .filter import Filter, Reducer, check_input_count
 from .heap import give_back_free_memory, keep_freed_tile_memory
 from .interpreter import resolve_worker_python
 from .pipeline import Pipeline, fused_filter, plan
 from .profile import check_same_grid
 from .pool import InlineBackend, ProcessPool, ThreadBackend, ensure_resource_tracker
 from .raster import SharedRaster, create_raster
-from .rasterio_io import read_into, read_profile, write_raster
+from .rasterio_io import read_into, read_profile, refuse_writing_over, write_raster
 from .shm import sweep_orphans
 from .tasks import TileJob
 from .tiling import make_tiles, tile_shape_for
@@ -254,11 +254,7 @@ class Engine:
         """Write ``raster`` to ``path`` atomically, with GDAL creation ``options``."""
         array = raster.array
         target = os.path.abspath(os.fspath(path))
-        for other in self._rasters.values():
-            if (other.source and os.path.exists(target) and os.path.exists(other.source)
-                    and os.path.samefile(other.source, target)):
-                raise InputError("output", f"{target} is an input of this run; "
-                                 "write to another path")
+        refuse_writing_over([other.source for other in self._rasters.values()], target)
         written = write_raster(array, raster.profile, target, options, driver)
         if self.cache is not None:
             self.cache.put(written, raster)
@@ -374,11 +370,7 @@ class Engine:
         if isinstance(inputs, SharedRaster):
             inputs = [inputs]
         inputs = list(inputs)
-        low, high = op.inputs
-        if not low <= len(inputs) <= high:
-            expected = str(low) if low == high else f"{low} to {high}"
-            raise InputError("inputs", f"{op.name} takes {expected} input rasters, "
-                             f"got {len(inputs)}")
+        check_input_count(op, len(inputs))
         for i, raster in enumerate(inputs):
             if not isinstance(raster, SharedRaster):
                 raise InputError("inputs", f"input {i} is a {type(raster).__name__}, "

@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from typing import Callable
 
+from .errors import InputError
+
 
 def _same_as_first(profiles, params):
     return [profiles[0]]
@@ -73,3 +75,11 @@ class Reducer:
     inputs: tuple = (1, 1)
     releases_gil: bool = False
     runs_in_caller: bool = False
+
+
+def check_input_count(op, count):
+    """InputError unless ``op`` (a Filter or Reducer) takes ``count`` input rasters."""
+    low, high = op.inputs
+    if not low <= count <= high:
+        expected = str(low) if low == high else f"{low} to {high}"
+        raise InputError("inputs", f"{op.name} takes {expected} input rasters, got {count}")

@@ -127,6 +127,17 @@ def _read_failure(path, r0, r1, width, reason):
             "is damaged or truncated, or a source it refers to is missing")
 
 
+def refuse_writing_over(sources, target):
+    """InputError when ``target`` is one of the files ``sources`` (inputs of the run)."""
+    target = os.path.abspath(os.fspath(target))
+    if not os.path.exists(target):
+        return
+    for source in sources:
+        if source and os.path.exists(source) and os.path.samefile(source, target):
+            raise InputError("output", f"{target} is an input of this run; "
+                             "write to another path")
+
+
 def write_raster(array, profile, path, options=(), driver="GTiff"):
     """Write (bands, rows, cols) ``array`` to ``path`` through a temporary file renamed into place.
 
@@ -228,13 +239,11 @@ class RasterWriter:
         not all at the end (the rows of an unfinished row of blocks wait for the next
         call, copied).
         """
-        from rasterio.windows import Window
         try:
             if self._carry is not None and self._carry[0] + self._carry[1].shape[1] == row0:
                 row0, array = self._carry[0], np.concatenate([self._carry[1], array], axis=1)
             elif self._carry is not None:  # out of order: write what waited as it is
-                self._dst.write(self._carry[1], window=Window(
-                    0, self._carry[0], self.profile.width, self._carry[1].shape[1]))
+                self._write_rows(*self._carry)
             self._carry = None
             rows = array.shape[1]
             if self._flushing and row0 + rows < self.profile.height:
@@ -245,12 +254,16 @@ class RasterWriter:
                 if whole < rows:
                     self._carry = (row0 + whole, np.array(array[:, whole:]))
                     array, rows = array[:, :whole], whole
-            self._dst.write(array, window=Window(0, row0, self.profile.width, rows))
+            self._write_rows(row0, array)
             if self._flushing:
                 self._flush()
         except BaseException as exc:
             self.abort()
             self._raise(exc)
+
+    def _write_rows(self, row0, array):
+        from rasterio.windows import Window
+        self._dst.write(array, window=Window(0, row0, self.profile.width, array.shape[1]))
 
     def _flush(self):
         """Close and reopen the file: GDAL writes (and compresses, on NUM_THREADS threads)
@@ -276,10 +289,8 @@ class RasterWriter:
         rasterio, _ = _rasterio()
         try:
             if self._carry is not None:
-                from rasterio.windows import Window
-                row0, rows = self._carry
-                self._carry = None
-                self._dst.write(rows, window=Window(0, row0, self.profile.width, rows.shape[1]))
+                carry, self._carry = self._carry, None
+                self._write_rows(*carry)
             with rasterio.Env():  # GDAL's errors while flushing reach the failure log
                 self._dst.close()
             self._dst = None

@@ -28,7 +28,8 @@ import numpy as np
 from .errors import Cancelled, InputError
 from .profile import check_same_grid
 from .raster import create_raster
-from .rasterio_io import RasterWriter, read_into, read_profile
+from .filter import check_input_count
+from .rasterio_io import RasterWriter, read_into, read_profile, refuse_writing_over
 from .tasks import TileJob
 from .tiling import ROWS_PER_MARGIN, SMALL_MARGIN, Tile, make_tiles, tile_shape_for
 
@@ -155,11 +156,7 @@ def minimum_budget(margin, width, bytes_per_row_pixel):
 
 def check_sources(op, sources):
     """The profiles of ``sources``, checked as ``Engine`` checks in-memory inputs."""
-    low, high = op.inputs
-    if not low <= len(sources) <= high:
-        expected = str(low) if low == high else f"{low} to {high}"
-        raise InputError("inputs", f"{op.name} takes {expected} input rasters, "
-                         f"got {len(sources)}")
+    check_input_count(op, len(sources))
     profiles = [read_profile(path) for path in sources]
     check_same_grid(profiles)
     return profiles
@@ -170,12 +167,7 @@ def _check_targets(sources, targets, count):
         raise InputError("output", f"the filter makes {count} output raster"
                          f"{'s' if count != 1 else ''}, {len(targets)} paths given")
     for target in targets:
-        target = os.path.abspath(os.fspath(target))
-        for source in sources:
-            if os.path.exists(source) and os.path.exists(target) and \
-                    os.path.samefile(source, target):
-                raise InputError("output", f"{target} is an input of this run; "
-                                 "write to another path")
+        refuse_writing_over(sources, target)
 
 
 def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
