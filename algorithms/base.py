@@ -94,7 +94,7 @@ def memory_budget(alg, parameters, context):
 
 
 def streams_from(eng, paths):
-    """Does a run reading the files ``paths`` stream them (engine.stream)? Yes, unless one
+    """Does a run reading the files ``paths`` stream them (engine.execution.stream)? Yes, unless one
     is in the shared-memory cache (a model's intermediate: read from memory, not decoded
     again); TILEWISE_STREAM=0 or 1 forces the answer."""
     mode = env_choice("TILEWISE_STREAM", "auto", ("auto", "0", "1"))
@@ -314,7 +314,7 @@ class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
         return memory_budget(self, parameters, context)
 
     def streams(self, eng, parameters, context):
-        """Does this run go file to file by strips (engine.stream)? Yes for one filter
+        """Does this run go file to file by strips (engine.execution.stream)? Yes for one filter
         writing one raster, unless an input is in the shared-memory cache (a model's
         intermediate: read from memory, not decoded again), or TILEWISE_STREAM=0."""
         if not self.RASTER_OUTPUT or type(self).runEngine is not TilewiseAlgorithm.runEngine:

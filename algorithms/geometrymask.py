@@ -10,8 +10,7 @@ from qgis.core import (QgsProcessing,
                        QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterString)
 
-from ..engine import InputError, Profile, check_options, parse_options, read_profile
-from ..engine.vector import geometry_mask
+from ..engine import InputError, Profile, check_options, parse_options, read_profile, vector
 from .base import TilewiseAlgorithm
 from .checks import OUTPUT_EXTENSIONS, file_path, same_file
 from .vectors import coordinate_transform, raster_crs, read_features
@@ -169,7 +168,7 @@ class GeometryMask(TilewiseAlgorithm):
         invalid = self._polygons(parameters, self.INVALID, context, feedback)
         raster_mask = rasters.get(self.RASTER_MASK)
         feedback.setProgressText(self.tr("Burning polygons"))
-        mask = geometry_mask(
+        mask = vector.geometry_mask(
             (grid.height, grid.width), grid.transform, valid=valid, invalid=invalid,
             raster_mask=raster_mask.array[0] if raster_mask is not None else None,
             mask_valid_value=self.parameterAsDouble(parameters, self.MASK_VALID_VALUE,

@@ -17,7 +17,7 @@ from qgis.core import (QgsCsException,
                        QgsWkbTypes)
 from qgis.PyQt.QtCore import QVariant
 
-from ..engine.vector import STATISTICS, buffer_statistics, sample_points, swath_sample_points
+from ..engine import vector
 from .base import TilewiseAlgorithm
 from .vectors import (FAST_PATH_HELP, LATITUDE, LONGITUDE, SWATH_HELP, add_swath_parameters,
                       coordinate_transform, fast_gpkg, points_of, raster_crs, read_arrow,
@@ -228,17 +228,17 @@ class SamplePoints(TilewiseAlgorithm):
             if swath is not None:
                 raise QgsProcessingException(self.parameterError(
                     self.BUFFER, self.tr("needs a geotransform, not swath geolocation")))
-            statistic = STATISTICS[self.parameterAsEnum(parameters, self.BUFFER_STATISTIC,
+            statistic = vector.STATISTICS[self.parameterAsEnum(parameters, self.BUFFER_STATISTIC,
                                                         context)]
-            result = buffer_statistics(raster.array, np.column_stack((xs, ys)),
+            result = vector.buffer_statistics(raster.array, np.column_stack((xs, ys)),
                                        profile.transform, radius, nodata=profile.nodata,
                                        stats=[statistic], workers=eng.workers)[statistic]
             values, valid = result, np.isfinite(result)
         elif swath is not None:
-            values, valid = swath_sample_points(raster.array, np.column_stack((xs, ys)), *swath,
+            values, valid = vector.swath_sample_points(raster.array, np.column_stack((xs, ys)), *swath,
                                                 nodata=profile.nodata)
         else:
-            values, valid = sample_points(raster.array, np.column_stack((xs, ys)),
+            values, valid = vector.sample_points(raster.array, np.column_stack((xs, ys)),
                                           profile.transform, nodata=profile.nodata)
         return features, values, valid, source, profile, fast
 

@@ -13,8 +13,7 @@ from qgis.core import (QgsProcessingException,
                        QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
 
-from ..engine.statistics import (DEFAULT_BINS, DEFAULT_PERCENTILES, band_statistics, histogram,
-                                 moments, select)
+from ..engine import statistics as engine_statistics
 from .base import TilewiseAlgorithm
 
 #: numeric outputs (of the BAND band, or band 1) -> key in the engine's statistics
@@ -116,16 +115,16 @@ class RasterStatistics(TilewiseAlgorithm):
             "variance with Chan et al.'s parallel formula: counts, minimum, maximum, histogram "
             "and percentiles are identical whatever WORKERS and TILE_SIZE; sum and mean agree "
             "to 1e-12, std to 1e-9 (relative)."
-        ).format(DEFAULT_BINS, ", ".join(format(q, "g") for q in DEFAULT_PERCENTILES))
+        ).format(engine_statistics.DEFAULT_BINS, ", ".join(format(q, "g") for q in engine_statistics.DEFAULT_PERCENTILES))
 
     def initParameters(self):
         self.addInputParameters(all_bands=True)
         self.addParameter(QgsProcessingParameterNumber(
             self.BINS, self.tr("Histogram bins"), type=QgsProcessingParameterNumber.Integer,
-            defaultValue=DEFAULT_BINS, minValue=1, maxValue=1000000))
+            defaultValue=engine_statistics.DEFAULT_BINS, minValue=1, maxValue=1000000))
         self.addParameter(QgsProcessingParameterString(
             self.PERCENTILES, self.tr("Percentiles (comma-separated, 0-100)"),
-            defaultValue=",".join(format(q, "g") for q in DEFAULT_PERCENTILES), optional=True))
+            defaultValue=",".join(format(q, "g") for q in engine_statistics.DEFAULT_PERCENTILES), optional=True))
 
     def initOutputs(self):
         self.addParameter(QgsProcessingParameterFileDestination(
@@ -154,11 +153,11 @@ class RasterStatistics(TilewiseAlgorithm):
             yield from self.fileOutputErrors(name, path)
 
     def engineOps(self, parameters, context):
-        return [moments, histogram, select]
+        return [engine_statistics.moments, engine_statistics.histogram, engine_statistics.select]
 
     def runEngine(self, eng, rasters, parameters, context, bridge):
         band = self.parameterAsInt(parameters, self.BAND, context) or None
-        return band_statistics(
+        return engine_statistics.band_statistics(
             eng, rasters[self.INPUT], band=band,
             bins=self.parameterAsInt(parameters, self.BINS, context),
             percentiles=parse_percentiles(

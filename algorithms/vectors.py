@@ -271,7 +271,7 @@ def points_of(geoms):
             xy = geoms[:, 5:21].copy().view("<f8").reshape(n, 2)
             return xy[:, 0].copy(), xy[:, 1].copy(), np.ones(n, dtype=np.int64)
         geoms = [bytes(g) for g in geoms]
-    from ..engine.vector import points_from_wkb
+    from ..engine import vector
     x = np.full(len(geoms), np.nan)
     y = np.full(len(geoms), np.nan)
     parts = np.zeros(len(geoms), dtype=np.int64)
@@ -279,7 +279,7 @@ def points_of(geoms):
         if not wkb:
             continue
         try:
-            xy, _ = points_from_wkb([wkb])
+            xy, _ = vector.points_from_wkb([wkb])
         except (struct.error, ValueError):
             continue
         parts[i] = len(xy)
@@ -339,10 +339,10 @@ def swath_arrays(rasters, path=None, profile=None):
     at ``path`` without geotransform, its GDAL GEOLOCATION arrays; else None."""
     if LONGITUDE in rasters and LATITUDE in rasters:
         return rasters[LONGITUDE].array[0], rasters[LATITUDE].array[0]
-    from ..engine.vector import IDENTITY, geolocation_arrays
+    from ..engine import vector
     if path is not None and profile is not None and \
-            tuple(map(float, profile.transform[:6])) == IDENTITY:
-        return geolocation_arrays(path)
+            tuple(map(float, profile.transform[:6])) == vector.IDENTITY:
+        return vector.geolocation_arrays(path)
     return None
 
 

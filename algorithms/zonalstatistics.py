@@ -15,8 +15,7 @@ from qgis.core import (QgsField,
 from qgis.PyQt.QtCore import QVariant
 
 from ..engine import InputError
-from ..engine.vector import (STATISTICS, from_wkb, percentile_name, swath_zonal_statistics,
-                             zonal_statistics)
+from ..engine import vector
 from .base import TilewiseAlgorithm
 from .statistics import parse_percentiles
 from .vectors import (FAST_PATH_HELP, LATITUDE, LONGITUDE, SWATH_HELP, add_swath_parameters,
@@ -130,7 +129,7 @@ class ZonalStatistics(TilewiseAlgorithm):
     # --- checks ---------------------------------------------------------------------------
 
     def _statistics(self, parameters, context):
-        return [STATISTICS[i] for i in self.parameterAsEnums(parameters, self.STATISTICS,
+        return [vector.STATISTICS[i] for i in self.parameterAsEnums(parameters, self.STATISTICS,
                                                              context)]
 
     def _bands(self, parameters, context):
@@ -147,7 +146,7 @@ class ZonalStatistics(TilewiseAlgorithm):
         """(statistic key, band, field name) triples, in output order."""
         prefix = self.parameterAsString(parameters, self.COLUMN_PREFIX, context)
         keys = self._statistics(parameters, context) + [
-            percentile_name(q) for q in parse_percentiles(
+            vector.percentile_name(q) for q in parse_percentiles(
                 self.parameterAsString(parameters, self.PERCENTILES, context))]
         bands = self._bands(parameters, context)
         if len(bands) == 1 and parameters.get(self.RASTER_BAND, 1) not in (0, "0", None, ""):
@@ -215,7 +214,7 @@ class ZonalStatistics(TilewiseAlgorithm):
         if fast is not None:
             features, wkbs = read_arrow(fast[0], fast[1])
             try:
-                rings = from_wkb(wkbs)
+                rings = vector.from_wkb(wkbs)
             except InputError:  # curves: QGIS segmentizes them
                 fast = None
         if fast is not None:
@@ -237,14 +236,14 @@ class ZonalStatistics(TilewiseAlgorithm):
         def progress(fraction):
             bridge._feedback.setProgress(10 + 85 * fraction)
         if swath is not None:
-            per_band = [swath_zonal_statistics(
+            per_band = [vector.swath_zonal_statistics(
                 raster.array[band - 1], wkbs, *swath, nodata=profile.nodata, stats=statistics,
                 percentiles=percentiles, workers=eng.workers, progress=progress,
                 cancel=bridge.cancel) for band in bands]
         else:
             array = raster.array[bands[0] - 1] if len(bands) == 1 else \
                 raster.array[[band - 1 for band in bands]]
-            computed = zonal_statistics(
+            computed = vector.zonal_statistics(
                 array, wkbs, profile.transform, nodata=profile.nodata,
                 stats=statistics, percentiles=percentiles,
                 all_touched=self.parameterAsBoolean(parameters, self.ALL_TOUCHED, context),

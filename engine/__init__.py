@@ -4,23 +4,25 @@ A library in its own right (no QGIS import): usable from plain Python, Jupyter a
 PyQGIS console. See docs/engine-api.md.
 """
 
-from . import bandmath, custom, filters, reducers, statistics
-from .cache import clear_default_cache, default_cache
-from .custom import load_filter
-from .engine import Engine, tiles_for
-from .environment import env_choice, env_number
-from .errors import (Cancelled, InputError, ReleasedError, SharedMemoryError, TilewiseError,
-                     WorkerCrashed, WorkerError)
-from .filter import Filter, Reducer
-from .filters.bandmath import band_math
-from .pipeline import Pipeline, plan
-from .profile import SUPPORTED_DTYPES, Profile
-from .raster import SharedRaster
-from .options import check_options, parse_options
-from .rasterio_io import is_gdal_source, read_profile
-from .script_host import close_default_host
-from .session import WorkerSession, close_default_session, default_session
-from .statistics import band_statistics
+from . import vector
+from .api import Engine, tiles_for
+from .core.environment import env_choice, env_number
+from .core.errors import (Cancelled, InputError, ReleasedError, SharedMemoryError, TilewiseError,
+                          WorkerCrashed, WorkerError)
+from .core.filter import Filter, Reducer
+from .core.profile import SUPPORTED_DTYPES, Profile
+from .execution.script_host import close_default_host
+from .execution.session import WorkerSession, close_default_session, default_session
+from .io.options import check_options, parse_options
+from .io.rasterio_io import is_gdal_source, read_profile
+from .ops import custom, filters, reducers, statistics
+from .ops import expressions as bandmath
+from .ops.custom import load_filter
+from .ops.filters.bandmath import band_math
+from .ops.statistics import band_statistics
+from .plan.pipeline import Pipeline, plan
+from .store.cache import clear_default_cache, default_cache
+from .store.raster import SharedRaster
 
 __all__ = ["Cancelled", "Engine", "Filter", "InputError", "Pipeline", "Profile", "Reducer",
            "ReleasedError", "SharedMemoryError", "SharedRaster", "TilewiseError",

@@ -202,6 +202,6 @@ def apply_environment(environ=None):
         megabytes = value(CACHE_MB)
         _set_env("TILEWISE_CACHE_MB", str(megabytes) if megabytes else None, environ)
     _set_env("TILEWISE_TMPDIR", value(TMPDIR) or None, environ)
-    # the engine sends streamed runs to this Dask scheduler (engine.dask_backend)
+    # the engine sends streamed runs to this Dask scheduler (engine.execution.dask_backend)
     _set_env("TILEWISE_DASK_SCHEDULER", value(DASK_SCHEDULER) or None, environ)
     return {v: environ.get(v) for v in ("TILEWISE_CACHE", "TILEWISE_CACHE_MB", "TILEWISE_TMPDIR")}

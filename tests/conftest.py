@@ -26,8 +26,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["TILEWISE_MIN_PARALLEL_PIXELS"] = "0"
 
 from tilewise.engine import Engine  # noqa: E402
-from tilewise.engine.cache import clear_default_cache  # noqa: E402
-from tilewise.engine.shm import list_segments  # noqa: E402
+from tilewise.engine.store.cache import clear_default_cache  # noqa: E402
+from tilewise.engine.store.segments import list_segments  # noqa: E402
 
 
 @pytest.fixture(scope="session")

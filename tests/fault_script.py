@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import filters_for_tests as tf  # noqa: E402
 from tilewise.engine import Engine, Profile  # noqa: E402
-from tilewise.engine.shm import list_segments  # noqa: E402
+from tilewise.engine.store.segments import list_segments  # noqa: E402
 
 
 def main():

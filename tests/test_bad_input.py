@@ -29,7 +29,7 @@ from scipy.ndimage import uniform_filter
 
 import qgis_helpers as qh
 from tilewise.engine import Engine, InputError, filters
-from tilewise.engine.shm import list_segments
+from tilewise.engine.store.segments import list_segments
 
 NODATA = -9999.0
 SENTINEL = b"an older file that a failed run must leave alone\n"

@@ -7,8 +7,8 @@ import numpy as np
 import rasterio
 
 from tilewise.engine import Engine, Profile, filters
-from tilewise.engine.cache import RasterCache
-from tilewise.engine.shm import list_segments
+from tilewise.engine.store.cache import RasterCache
+from tilewise.engine.store.segments import list_segments
 
 
 def _profile(rows=50, cols=60):
@@ -94,6 +94,6 @@ def test_rasters_larger_than_the_budget_are_not_cached(tmp_path):
 
 
 def test_default_cache_can_be_turned_off(monkeypatch):
-    import tilewise.engine.cache as c
+    import tilewise.engine.store.cache as c
     monkeypatch.setenv("TILEWISE_CACHE", "0")
     assert c.default_cache() is None

@@ -15,8 +15,8 @@ import scipy.ndimage as ndi
 from rasterio.transform import Affine
 
 from tilewise.engine import Engine, Profile, filters
-from tilewise.engine.errors import InputError
-from tilewise.engine.filters.focal import footprint, reflect_pad
+from tilewise.engine.core.errors import InputError
+from tilewise.engine.ops.filters.focal import footprint, reflect_pad
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ import qgis_helpers as qh
 from tilewise.engine import (Cancelled, Engine, InputError, Pipeline, TilewiseError,
                              WorkerCrashed, WorkerError, filters, load_filter, reducers,
                              statistics)
-from tilewise.engine.dask_backend import file_statistics, reduce_files
-from tilewise.engine.filters.bandmath import band_math
+from tilewise.engine.execution.dask_backend import file_statistics, reduce_files
+from tilewise.engine.ops.filters.bandmath import band_math
 
 import filters_for_tests as tf
 
@@ -280,12 +280,12 @@ def test_custom_script_refused(remote, data, tmp_path):
 
 
 def test_version_mismatch_is_a_clear_error(remote):
-    from tilewise.engine.dask_backend import cluster_of
+    from tilewise.engine.execution.dask_backend import cluster_of
     cluster = cluster_of(remote)
     cluster.check_versions()  # the same engine: fine
     with pytest.raises(TilewiseError, match="another version of the Tilewise engine"):
         cluster.check_versions(mine=("0" * 64, "/elsewhere/engine", "elsewhere"))
-    from tilewise.engine.dask_tasks import engine_digest
+    from tilewise.engine.execution.dask_tasks import engine_digest
     digest, folder, host, versions = engine_digest()
     with pytest.raises(TilewiseError,
                        match=r"other library versions .*numpy \S+ there, 0\.0 here"):
@@ -510,7 +510,7 @@ def test_scheduler_killed_mid_run_is_a_clear_error(tmp_path, data, cluster, monk
 
 
 def test_scheduler_without_workers_is_a_clear_error(tmp_path, data, cluster, monkeypatch):
-    from tilewise.engine import dask_backend
+    from tilewise.engine.execution import dask_backend
     monkeypatch.setattr(dask_backend, "WORKERS_SECONDS", 1)  # 10 s in real use
     with mini_cluster(tmp_path, cluster[1], workers=0) as (address, procs):
         with Engine(workers=2, scheduler=address) as eng:
@@ -521,7 +521,7 @@ def test_scheduler_without_workers_is_a_clear_error(tmp_path, data, cluster, mon
 
 def test_every_worker_gone_is_a_clear_error(tmp_path, data, cluster, monkeypatch):
     """No nanny to restart it: the only worker killed mid-run is an error, not a hang."""
-    from tilewise.engine import dask_backend
+    from tilewise.engine.execution import dask_backend
     monkeypatch.setattr(dask_backend, "NO_WORKER_SECONDS", 1)  # 30 s in real use
     monkeypatch.setenv("TILEWISE_DASK_TASK_PIXELS", "4096")
     killed = []

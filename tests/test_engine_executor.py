@@ -10,7 +10,7 @@ import pytest
 import filters_for_tests as tf
 from tilewise.engine import (Cancelled, Engine, InputError, Profile, WorkerCrashed, WorkerError,
                              filters, reducers)
-from tilewise.engine.shm import list_segments
+from tilewise.engine.store.segments import list_segments
 
 
 def _raster(eng, data, nodata=None):

@@ -13,7 +13,7 @@ import pytest
 
 import filters_for_tests as tf
 from tilewise.engine import Engine, Profile, filters
-from tilewise.engine.shm import list_segments
+from tilewise.engine.store.segments import list_segments
 
 HERE = Path(__file__).resolve().parent
 

@@ -10,9 +10,9 @@ import pytest
 import rasterio
 
 from tilewise.engine import Engine, InputError, Profile, SharedMemoryError, TilewiseError, filters
-from tilewise.engine import shm
-from tilewise.engine.interpreter import candidates, resolve_worker_python
-from tilewise.engine.shm import list_segments
+from tilewise.engine.store import segments as shm
+from tilewise.engine.execution.interpreter import candidates, resolve_worker_python
+from tilewise.engine.store.segments import list_segments
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 
@@ -178,7 +178,7 @@ def test_the_real_interpreter_here_matches_this_one():
 HEAP_CHURN = """
 import resource, sys
 import numpy as np
-from tilewise.engine.heap import give_back_free_memory, keep_freed_tile_memory
+from tilewise.engine.execution.heap import give_back_free_memory, keep_freed_tile_memory
 if sys.argv[1] != "default":
     assert keep_freed_tile_memory()
 def churn():  # what a tile does: a few float64 temporaries of 1 MiB alive, then freed
@@ -207,5 +207,5 @@ def test_freed_tile_temporaries_are_reused_without_page_faults(plugin_parent_dir
         return int(out.stdout)
     pages = 20 * 4 * 2**20 // 4096
     assert faults("default") > pages // 2  # glibc gives the pages back and faults them in again
-    assert faults("keep") < pages // 20    # after engine.heap: the heap's pages are reused
+    assert faults("keep") < pages // 20    # after engine.execution.heap: the heap's pages are reused
     assert faults("trimmed") > pages // 40  # given back between runs: faulted in once more

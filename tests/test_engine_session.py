@@ -1,4 +1,4 @@
-"""Worker processes kept between Engines (engine.session), as the QGIS provider uses them."""
+"""Worker processes kept between Engines (engine.execution.session), as the QGIS provider uses them."""
 
 import os
 import signal

@@ -8,7 +8,7 @@ import rasterio
 from rasterio.crs import CRS
 
 from tilewise.engine import Engine, InputError, Profile, ReleasedError, parse_options
-from tilewise.engine.shm import list_segments
+from tilewise.engine.store.segments import list_segments
 
 
 def _write(path, data, nodata=-9999.0, crs="EPSG:32631", descriptions=None, **extra):
@@ -83,7 +83,7 @@ def test_bad_creation_options_fail_before_writing_and_leave_the_target_alone(
 def test_a_failed_write_leaves_no_half_file(tmp_path, eng, monkeypatch):
     raster = eng.open(_write(tmp_path / "in.tif", np.ones((1, 8, 8), np.float32)))
     target = tmp_path / "out.tif"
-    import tilewise.engine.rasterio_io as rio
+    import tilewise.engine.io.rasterio_io as rio
 
     def explode(*args, **kwargs):
         raise OSError(28, "No space left on device")

@@ -1,7 +1,7 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from tilewise.engine.tiling import auto_tile_shape, make_tiles, split, tile_shape_for
+from tilewise.engine.tiling.tiles import auto_tile_shape, make_tiles, split, tile_shape_for
 from tilewise.engine import InputError, tiles_for
 import pytest
 

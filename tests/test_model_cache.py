@@ -31,7 +31,7 @@ def processing(plugin):
 def empty_cache(monkeypatch):
     """Each test starts and ends with an empty cache (ends: before conftest's leak check), on
     whatever the environment says."""
-    from tilewise.engine.cache import clear_default_cache
+    from tilewise.engine.store.cache import clear_default_cache
 
     monkeypatch.delenv("TILEWISE_CACHE", raising=False)
     clear_default_cache()
@@ -81,7 +81,7 @@ def test_chain_takes_the_shared_copy(processing, dem, tmp_path, workers):
     expected = fillnodata(array.copy(), mask=(array != NODATA).astype("uint8"),
                           max_search_distance=30)
     np.testing.assert_array_equal(qh.read_geotiff(filled)[0][0], expected)
-    from tilewise.engine.cache import default_cache
+    from tilewise.engine.store.cache import default_cache
 
     assert default_cache().hits >= 2
 
@@ -124,7 +124,7 @@ def test_tilewise_cache_0_turns_it_off(processing, dem, tmp_path, monkeypatch):
     lines = run(processing, "fillnodata", INPUT=path, BAND=1, MASK=str(mask), MAX_DISTANCE=30,
                 OUTPUT=str(tmp_path / "filled.tif"), WORKERS=1)
     assert not [line for line in lines if CACHED in line], lines
-    from tilewise.engine import cache
+    from tilewise.engine.store import cache
 
     assert cache._default is None or not cache._default._entries
 

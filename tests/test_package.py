@@ -51,7 +51,7 @@ def test_zip_layout_and_metadata(package):
         assert "__pycache__" not in parts and not name.endswith((".pyc", ".pyo")), name
         assert ".pytest_cache" not in parts and ".hypothesis" not in parts, name
     for needed in ("__init__.py", "plugin.py", "deps.py", "metadata.txt", "LICENSE",
-                   "provider/provider.py", "algorithms/base.py", "engine/engine.py",
+                   "provider/provider.py", "algorithms/base.py", "engine/api.py",
                    "resources/icon.svg", "docs/help/index.html",
                    "docs/help/performance.html", "docs/help/fillnodata.html"):
         assert f"tilewise/{needed}" in names, needed

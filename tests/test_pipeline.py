@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tilewise.engine import InputError, Pipeline, Profile, filters
-from tilewise.engine.shm import list_segments
+from tilewise.engine.store.segments import list_segments
 
 from test_engine_invariance import images
 

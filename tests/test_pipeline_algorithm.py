@@ -69,7 +69,7 @@ def empty_cache():
     """The algorithms keep what they write in the process-wide cache: free it after each test
     (before conftest's check for leaked segments)."""
     yield
-    from tilewise.engine.cache import clear_default_cache
+    from tilewise.engine.store.cache import clear_default_cache
 
     clear_default_cache()
 

@@ -140,7 +140,7 @@ def test_nodatamask(processing, dem, tmp_path, workers):
 
 
 def test_algorithm_runs_reuse_the_session_workers(processing, dem, tmp_path):
-    from tilewise.engine.session import default_session
+    from tilewise.engine.execution.session import default_session
 
     seen = []
     for i in range(2):

@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent('''
     try:
         import processing
         from tilewise.engine import Engine, filters
-        from tilewise.engine.interpreter import resolve_worker_python
+        from tilewise.engine.execution.interpreter import resolve_worker_python
         report["worker_python"] = resolve_worker_python()
         report["processing"] = processing.run("tilewise:meanfilter", {
             "INPUT": os.environ["TW_INPUT"], "SIZE": 3, "WORKERS": 2, "TILE_SIZE": 16,

@@ -196,7 +196,7 @@ NOISY_SITECUSTOMIZE = textwrap.dedent("""\
 
         class NoisyJobs(importlib.abc.MetaPathFinder):
             def find_spec(self, name, path, target=None):
-                if not name.endswith(".engine.tasks"):
+                if not name.endswith(".engine.execution.tasks"):
                     return None
                 sys.meta_path.remove(self)
                 spec = importlib.util.find_spec(name)

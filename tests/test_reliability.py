@@ -16,12 +16,12 @@ import rasterio
 
 import qgis_helpers as qh
 from tilewise.engine import Engine, InputError, TilewiseError, WorkerCrashed, WorkerError, filters
-from tilewise.engine import shm
-from tilewise.engine.custom import load_filter
-from tilewise.engine.engine import tiles_for
-from tilewise.engine.environment import env_number
-from tilewise.engine.interpreter import resolve_worker_python
-from tilewise.engine.rasterio_io import read_into, read_profile
+from tilewise.engine.store import segments as shm
+from tilewise.engine.ops.custom import load_filter
+from tilewise.engine.api import tiles_for
+from tilewise.engine.core.environment import env_number
+from tilewise.engine.execution.interpreter import resolve_worker_python
+from tilewise.engine.io.rasterio_io import read_into, read_profile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
@@ -245,7 +245,7 @@ OWNER = textwrap.dedent("""
 SEGMENT_OWNER = textwrap.dedent("""
     import os, sys, time
     sys.path.insert(0, sys.argv[1])
-    from tilewise.engine.shm import Segment
+    from tilewise.engine.store.segments import Segment
     segment = Segment.create(4096)
     print(os.getpid(), segment.name, flush=True)
     time.sleep(60)
@@ -279,7 +279,7 @@ def test_the_sweep_spares_live_segments_of_another_pid_namespace(plugin_parent_d
 
 def test_a_killed_owner_s_segments_and_lock_are_swept(plugin_parent_dir, tmp_path):
     code = ("import sys, os; sys.path.insert(0, sys.argv[1]);"
-            "from tilewise.engine.shm import Segment; s = Segment.create(4096);"
+            "from tilewise.engine.store.segments import Segment; s = Segment.create(4096);"
             "print(s.name, flush=True); os.kill(os.getpid(), 9)")
     out = subprocess.run([sys.executable, "-c", code, str(plugin_parent_dir)],
                          capture_output=True, text=True)
@@ -307,7 +307,8 @@ def test_workers_are_capped_at_two_per_core():
 ])
 def test_malformed_environment_variables_are_named(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
-    from tilewise.engine import cache, script_host
+    from tilewise.engine.execution import script_host
+    from tilewise.engine.store import cache
     with pytest.raises(InputError) as error:
         if name in ("TILEWISE_CACHE", "TILEWISE_CACHE_MB"):
             monkeypatch.setattr(cache, "_default", None)

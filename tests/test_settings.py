@@ -127,7 +127,7 @@ def test_cache_and_tmpdir_settings_reach_the_engine_environment(settings, tmp_pa
                                             "TILEWISE_TMPDIR": str(tmp_path)}
     settings.set_value(settings.CACHE, False)
     assert settings.apply_environment()["TILEWISE_CACHE"] == "0"
-    from tilewise.engine.cache import default_cache
+    from tilewise.engine.store.cache import default_cache
 
     assert default_cache() is None  # the engine reads it at each run
     settings.set_value(settings.CACHE, True)

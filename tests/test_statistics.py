@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tilewise.engine import Engine, InputError, Profile, band_statistics, reducers, statistics
-from tilewise.engine.statistics import chan_merge
+from tilewise.engine.ops.statistics import chan_merge
 
 QS = (0, 1, 2.5, 25, 50, 75, 97.3, 99, 100)
 
@@ -228,7 +228,7 @@ def test_reducers_run_directly(engines):
 
 
 def test_bin_index_equals_searchsorted():
-    from tilewise.engine.statistics import bin_index, select_edges
+    from tilewise.engine.ops.statistics import bin_index, select_edges
     rng = np.random.default_rng(11)
     for lo, hi in [(0.0, 1.0), (-5e9, 7e9), (1e9, 1e9 + 1e-3), (-1e300, 1e300), (3.0, 3.0 + 2**-40)]:
         edges = select_edges(lo, hi, 4096)

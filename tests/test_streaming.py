@@ -1,4 +1,4 @@
-"""Streaming runs, file to file by strips (engine.stream): bit-identical to a whole-image run
+"""Streaming runs, file to file by strips (engine.execution.stream): bit-identical to a whole-image run
 for every filter and for fused pipelines, whatever the memory budget (down to the minimum
 the margin allows), the workers and the tile size; nothing left on a failure or a cancel;
 bounded memory; small /dev/shm.
@@ -19,8 +19,8 @@ import qgis_helpers as qh
 from test_catalogue_invariance import _whole, images
 from tilewise.engine import (Cancelled, Engine, Filter, InputError, Pipeline, WorkerError,
                              filters)
-from tilewise.engine import shm
-from tilewise.engine.stream import minimum_budget, plan_strips, plan_tiles
+from tilewise.engine.store import segments as shm
+from tilewise.engine.execution.stream import minimum_budget, plan_strips, plan_tiles
 
 CASES = [
     (filters.mean, {"size": 3}), (filters.mean, {"size": 7}),

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..errors import InputError
+from ..core.errors import InputError
 from .geometry import Rings, from_wkb
 from .parallel import map_batches
 from .scanline import spans

@@ -3,7 +3,7 @@
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from ..errors import Cancelled
+from ..core.errors import Cancelled
 
 
 def thread_count(workers):

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from ..errors import InputError
+from ..core.errors import InputError
 
 
 def pixel_of(xy, transform):

@@ -5,7 +5,7 @@ point; neither scans every pixel."""
 
 import numpy as np
 
-from ..errors import InputError
+from ..core.errors import InputError
 from .geometry import Rings, from_wkb
 from .parallel import map_batches
 from .zonal import STATISTICS, check_statistics, percentile_name

@@ -14,7 +14,7 @@ import threading
 
 import numpy as np
 
-from ..errors import InputError
+from ..core.errors import InputError
 from .extremes import RowExtremes, _buffer
 from .geometry import Rings, from_wkb
 from .parallel import map_batches

@@ -4,7 +4,7 @@ Parameters: ``band1`` (default 4, e.g. near infrared) and ``band2`` (default 3, 
 of the single input raster. Output: float32, NaN where either band is nodata or NaN,
 or where b1 + b2 == 0. With the defaults on a Sentinel-2-like stack this is the NDVI.
 
-Load it with ``tilewise.engine.custom.load_filter(path)``; this file is ordinary Python
+Load it with ``tilewise.engine.load_filter(path)``; this file is ordinary Python
 and runs with your rights, in worker processes (never in QGIS itself).
 """
 

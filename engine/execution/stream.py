@@ -1,0 +1,300 @@
+"""Streaming runs, file to file: strips of rows read, computed and written in overlap.
+
+A run cuts the image into tiles (``plan_tiles``), groups consecutive rows of tiles into
+strips (``plan_strips``) and, for each strip, reads the rows its tiles' read windows
+cover into shared strip buffers, computes the tiles there (on the engine's backends,
+exactly as in memory: a tile sees the same read window, so the result is the same, bit
+for bit), and writes the strip's core rows. Reading strip k + 1 and writing strip k - 1
+go on in threads while strip k is computed, so at most three strips are alive: memory
+is bounded by the strips, not by the image.
+
+Tiles are shaped for the margin: a filter that reaches far (FillNodata's search distance)
+gets tiles ``ROWS_PER_MARGIN`` margins tall and as wide as the image allows with one per
+worker across, which recompute about ``2 / ROWS_PER_MARGIN`` of their pixels in rows (13 %
+at 15) plus a little in columns, where square tiles of ten margins recompute 44 %. Small
+margins keep the cache-sized tiles of the in-memory runs. Where the budget is short, tiles
+get as tall as a strip of the budget allows, and no taller.
+"""
+
+import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.errors import Cancelled, InputError
+from ..core.profile import check_same_grid
+from ..store.raster import create_raster
+from ..core.filter import check_input_count
+from ..io.rasterio_io import RasterWriter, read_into, read_profile, refuse_writing_over
+from .tasks import TileJob
+from ..tiling.tiles import ROWS_PER_MARGIN, SMALL_MARGIN, Tile, make_tiles, tile_shape_for
+
+STRIPS_IN_FLIGHT = 3     # one being read, one computed, one written
+MIN_STRIPS = 4           # enough strips for reading and writing to overlap the computing
+
+
+@dataclass(frozen=True)
+class Strip:
+    """Rows ``[row0, row1)`` of the image are computed here from buffer rows
+    ``[read0, read1)``; ``tiles`` are in image coordinates."""
+
+    index: int
+    row0: int
+    row1: int
+    read0: int
+    read1: int
+    tiles: tuple
+
+    @property
+    def read_rows(self):
+        return self.read1 - self.read0
+
+    def local(self, tile):
+        """``tile`` with its rows counted from the strip buffer's first row."""
+        shift = self.read0
+        return Tile(tile.index, tile.row0 - shift, tile.row1 - shift, tile.col0, tile.col1,
+                    tile.rrow0 - shift, tile.rrow1 - shift, tile.rcol0, tile.rcol1, shift)
+
+
+def plan_tiles(height, width, margin, workers, bytes_per_pixel, memory_budget, tile_size=0,
+               strip_pixel_bytes=0):
+    """Tiles for a streamed run (see the module docstring for their shape).
+
+    ``bytes_per_pixel``: what a tile holds per pixel while computed (bands, temporaries);
+    ``strip_pixel_bytes``: what a strip buffer holds per pixel (input and output bands).
+    A row of tiles always fits a strip of the budget: their core is at most the rows that
+    STRIPS_IN_FLIGHT strips of the image's width hold, less the margins.
+    """
+    reach = min(margin, height)  # rows a strip reads around its core (windows clip)
+    max_core = height
+    if strip_pixel_bytes:
+        budget_rows = memory_budget // (STRIPS_IN_FLIGHT * strip_pixel_bytes * width)
+        max_core = max(1, budget_rows - 2 * reach)
+    if tile_size or margin <= SMALL_MARGIN:
+        rows, cols = tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel,
+                                    memory_budget)
+        return make_tiles(height, width, margin, (min(rows, max_core), cols))
+    rows = min(ROWS_PER_MARGIN * reach, max(1, math.ceil(height / MIN_STRIPS)), max_core)
+    # one tile per worker across: a strip, even of one row of tiles, keeps them all busy
+    cols = math.ceil(width / workers) if workers > 1 else width
+    per_worker = memory_budget / (2 * max(1, workers))  # tiles next to the strips
+    while cols > 1 and min(height, rows + 2 * margin) * min(width, cols + 2 * margin) * \
+            bytes_per_pixel > per_worker:
+        cols = math.ceil(cols / 2)
+    return make_tiles(height, width, margin, (rows, cols))
+
+
+def plan_strips(tiles, height, bytes_per_row, memory_budget, workers):
+    """Group consecutive rows of ``tiles`` into strips whose buffers, STRIPS_IN_FLIGHT at
+    a time, fit ``memory_budget``; each strip holds at least ``workers`` tiles where the
+    image allows, and there are MIN_STRIPS strips or more where the tiles allow."""
+    rows = []  # (row0, row1, read0, read1, tiles) per row of tiles
+    for tile in tiles:
+        if rows and rows[-1][0] == tile.row0:
+            r0, r1, q0, q1, group = rows[-1]
+            rows[-1] = (r0, r1, min(q0, tile.rrow0), max(q1, tile.rrow1), group + [tile])
+        else:
+            rows.append((tile.row0, tile.row1, tile.rrow0, tile.rrow1, [tile]))
+    budget_rows = memory_budget // max(1, STRIPS_IN_FLIGHT * bytes_per_row)
+    per_strip = max(1, math.ceil(len(tiles) / MIN_STRIPS))
+    strips, current = [], None
+    for r0, r1, q0, q1, group in rows:
+        if current is not None:
+            c0, c1, cq0, cq1, ctiles = current
+            fits = max(cq1, q1) - cq0 <= budget_rows
+            wanted = len(ctiles) < max(workers, 1) or len(ctiles) + len(group) <= per_strip
+            if fits and wanted:
+                current = (c0, r1, cq0, max(cq1, q1), ctiles + group)
+                continue
+            strips.append(current)
+        current = (r0, r1, q0, q1, list(group))
+    strips.append(current)
+    return [Strip(i, r0, r1, q0, q1, tuple(t)) for i, (r0, r1, q0, q1, t) in enumerate(strips)]
+
+
+@contextmanager
+def bounded_gdal_cache(budget):
+    """GDAL's block cache (process-wide; 5 % of the RAM by default) held to
+    ``gdal_cache_bytes(budget)`` while a stream runs: every block a stream reads or writes
+    passes through it once, and GDAL evicts only when it is full, so a raster larger than
+    the budget would otherwise sit there whole. Restored afterwards."""
+    try:
+        from osgeo import gdal
+    except ImportError:  # rasterio without GDAL's Python bindings: nothing to bound
+        yield
+        return
+    previous = gdal.GetCacheMax()
+    gdal.SetCacheMax(int(min(previous, gdal_cache_bytes(budget))))
+    try:
+        yield
+    finally:
+        gdal.SetCacheMax(previous)
+
+
+GDAL_CACHE_FLOOR = 16 * 2**20
+
+
+def gdal_cache_bytes(budget):
+    """GDAL's block cache during a stream: an eighth of the budget, at least 16 MiB (a
+    quarter of the budget at most)."""
+    return min(max(GDAL_CACHE_FLOOR, budget // 8), budget // 4)
+
+
+def strip_bytes(strips, bytes_per_row):
+    """Bytes of the largest strip's buffers."""
+    return max(s.read_rows for s in strips) * bytes_per_row
+
+
+def minimum_budget(margin, width, bytes_per_row_pixel):
+    """The smallest memory budget a streamed run of this margin can work in (bytes)."""
+    return STRIPS_IN_FLIGHT * (2 * margin + 1) * width * bytes_per_row_pixel
+
+
+def check_sources(op, sources):
+    """The profiles of ``sources``, checked as ``Engine`` checks in-memory inputs."""
+    check_input_count(op, len(sources))
+    profiles = [read_profile(path) for path in sources]
+    check_same_grid(profiles)
+    return profiles
+
+
+def _check_targets(sources, targets, count):
+    if len(targets) != count:
+        raise InputError("output", f"the filter makes {count} output raster"
+                         f"{'s' if count != 1 else ''}, {len(targets)} paths given")
+    for target in targets:
+        refuse_writing_over(sources, target)
+
+
+def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
+    """Run Filter ``op`` from the files ``sources`` to the files ``targets`` in strips.
+
+    Returns the target paths. Raises as ``Engine.apply`` and ``Engine.write`` do; on any
+    failure or cancel, no target is written (and older files there stay untouched).
+    """
+    sources = [os.fspath(path) for path in sources]
+    profiles = check_sources(op, sources)
+    params = op.check(profiles, params)
+    margin = op.margin_for(params)
+    out_profiles = list(op.outputs(profiles, params))
+    _check_targets(sources, targets, len(out_profiles))
+    first = profiles[0]
+    height, width = first.height, first.width
+    pixel_bytes = sum(p.count * np.dtype(p.dtype).itemsize for p in profiles + out_profiles)
+    budget = eng.memory_budget
+    need = minimum_budget(min(margin, height), width, pixel_bytes)
+    if need > budget:
+        raise InputError("memory", f"a memory budget of {budget / 2**20:.0f} MiB is too small "
+                         f"for this run: strips {2 * margin + 1} rows tall (the margin of "
+                         f"{margin} pixels on both sides) need at least "
+                         f"{math.ceil(need / 2**20)} MiB")
+    # the strips share the budget with GDAL's block cache (bounded_gdal_cache)
+    budget = max(need, budget - gdal_cache_bytes(budget))
+    parallel = eng.workers > 1 and height * width >= eng.min_parallel_pixels
+    workers = eng.workers if parallel else 1
+    tiles = plan_tiles(height, width, margin, workers, eng.bytes_per_pixel(profiles + out_profiles),
+                       budget, eng.tile_size, strip_pixel_bytes=pixel_bytes)
+    strips = plan_strips(tiles, height, pixel_bytes * width, budget, workers)
+    computed = sum((t.rrow1 - t.rrow0) * (t.rcol1 - t.rcol0) for t in tiles)
+    # a model's intermediate stays in memory for the next step, where it fits the cache
+    # and this run's budget (the memory bound holds either way)
+    out_bytes = sum(p.nbytes for p in out_profiles)
+    keep = (eng.cache is not None and out_bytes <= eng.cache.budget
+            and out_bytes + STRIPS_IN_FLIGHT * strip_bytes(strips, pixel_bytes * width)
+            <= budget)
+    started = time.perf_counter()
+    phases = {"read": 0.0, "compute": 0.0, "write": 0.0}
+    with ExitStack() as stack:
+        stack.enter_context(bounded_gdal_cache(eng.memory_budget))
+        writers = [stack.enter_context(RasterWriter(t, p, options, driver))
+                   for t, p in zip(targets, out_profiles)]
+        reader = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="tilewise-in"))
+        writer = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="tilewise-out"))
+        alive = []  # every strip buffer not yet released, released on the way out
+        stack.callback(lambda: eng.release(*alive))
+        kept = [create_raster(p) for p in out_profiles] if keep else []
+        stack.callback(lambda: [raster.release() for raster in kept if not adopted])
+        adopted = []
+
+        def buffers(strip, which):
+            made = [eng.create(p.window(strip.read0, 0, strip.read_rows, width))
+                    for p in which]
+            alive.extend(made)
+            return made
+
+        def read(strip, rasters):
+            t0 = time.perf_counter()
+            for path, raster in zip(sources, rasters):
+                read_into(path, raster.writable_array(), rows=(strip.read0, strip.read1))
+            phases["read"] += time.perf_counter() - t0
+
+        def write(strip, rasters):
+            t0 = time.perf_counter()
+            core = slice(strip.row0 - strip.read0, strip.row1 - strip.read0)
+            for out, raster in zip(writers, rasters):
+                out.write(raster.array[:, core, :], strip.row0)
+            for whole, raster in zip(kept, rasters):
+                np.copyto(whole.writable_array()[:, strip.row0:strip.row1, :],
+                          raster.array[:, core, :])
+            phases["write"] += time.perf_counter() - t0
+
+        def release(*rasters):
+            eng.release(*rasters)
+            for raster in rasters:
+                alive.remove(raster)
+
+        ins = buffers(strips[0], profiles)
+        next_read = reader.submit(read, strips[0], ins)
+        last_write = where = None
+        done = 0
+        for k, strip in enumerate(strips):
+            next_read.result()  # raises what the read raised
+            if eng.cancel is not None and eng.cancel():
+                raise Cancelled("cancelled by the caller")
+            outs = buffers(strip, out_profiles)
+            if k + 1 < len(strips):  # read the next strip while this one is computed
+                following = buffers(strips[k + 1], profiles)
+                next_read = reader.submit(read, strips[k + 1], following)
+            jobs = [TileJob(op, params, tuple(r.ref for r in ins), tuple(r.ref for r in outs),
+                            strip.local(tile)) for tile in strip.tiles]
+            t0 = time.perf_counter()
+            share = len(strip.tiles) / len(tiles)
+
+            def progress(fraction, base=done / len(tiles), share=share):
+                eng.report(base + share * fraction)
+            # where tiles run is decided for the whole image, not for one strip of it
+            ran = eng.run_jobs(op, jobs, progress=progress, pixels=height * width,
+                               busy_caller=True)
+            where = ran if where is None or "in this process" in where else where
+            phases["compute"] += time.perf_counter() - t0
+            done += len(strip.tiles)
+            release(*ins)
+            if last_write is not None:
+                last_write[0].result()
+                release(*last_write[1])
+            last_write = (writer.submit(write, strip, outs), outs)
+            if k + 1 < len(strips):
+                ins = following
+        last_write[0].result()
+        release(*last_write[1])
+        for out in writers:  # close and rename now, so the cache sees the final files
+            out.commit()
+        for target, raster in zip(targets, kept):
+            adopted.append(raster)
+            eng.cache.adopt(target, raster)
+    core = height * width
+    eng.say(f"{op.name}: {len(tiles)} tile{'s' if len(tiles) != 1 else ''} {where} in "
+            f"{time.perf_counter() - started:.2f} s; shared memory peak "
+            f"{eng.peak_shared_bytes / 2**20:.1f} MiB; streamed in {len(strips)} "
+            f"strip{'s' if len(strips) != 1 else ''} (reading {phases['read']:.2f} s, "
+            f"computing {phases['compute']:.2f} s, writing {phases['write']:.2f} s, "
+            f"overlapped); {100 * (computed - core) / core:.0f} % of the pixels recomputed "
+            "in margins")
+    return [os.path.abspath(os.fspath(t)) for t in targets]
+
+
+__all__ = ["Strip", "minimum_budget", "plan_strips", "plan_tiles", "stream"]

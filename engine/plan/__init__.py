@@ -1,0 +1,1 @@
+"""Pipelines: a chain of steps checked, planned and fused into one pass over the tiles."""

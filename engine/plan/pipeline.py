@@ -1,0 +1,220 @@
+"""Pipelines: filters chained by name, run as one fused pass over the tiles.
+
+A fused pass reads each tile once, with the margin the whole chain needs, pushes it
+through every step inside the worker and writes only the outputs asked for. Each step
+computes just the window its consumers need (the tile's core grown by their summed
+margins), so the result equals running the steps one by one on whole images, bit for
+bit: a step's values are exact wherever its own margin fits inside what it was given.
+
+Fusion is invalid when a step is not ``fusable`` (it depends on more than its margin).
+It is valid but not worth it when the chain's summed margin exceeds a quarter of the
+image's larger side: tiles would then cover most of the image, leaving nothing to run in
+parallel. In both cases ``Engine.run`` (by default) runs the steps one by one, with
+intermediates in shared memory.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.errors import InputError
+from ..core.filter import Filter
+
+FUSE_MARGIN_LIMIT = 0.25  # of the image's larger side
+
+
+@dataclass(frozen=True)
+class Step:
+    """One filter of a pipeline; ``inputs`` name pipeline inputs or earlier outputs."""
+
+    name: str
+    filter: Filter
+    inputs: tuple
+    params: dict = field(default_factory=dict)
+
+    def output_names(self, count):
+        """``name`` for a single output; ``name:0``, ``name:1``... for several."""
+        return [self.name] if count == 1 else [f"{self.name}:{i}" for i in range(count)]
+
+
+class Pipeline:
+    """A chain (or DAG) of filters over named inputs.
+
+    >>> p = Pipeline(["dsm"])
+    >>> p.add("mask", filters.nodata_mask, "dsm")
+    >>> p.add("filled", filters.fill_nodata, ["dsm", "mask"], max_distance=100)
+    >>> p.add("smooth", filters.mean, "filled", size=3)
+    >>> results = engine.run(p, {"dsm": dsm}, keep=["mask", "smooth"])
+    """
+
+    def __init__(self, inputs):
+        self.inputs = tuple([inputs] if isinstance(inputs, str) else inputs)
+        self.steps = []
+
+    def add(self, name, filter, inputs, **params):
+        """Append a step; returns the pipeline, so calls can be chained."""
+        inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+        self.steps.append(Step(name, filter, inputs, params))
+        return self
+
+
+@dataclass(frozen=True)
+class _PlannedStep:
+    name: str
+    filter: Filter
+    inputs: tuple       # names
+    params: dict        # checked
+    given: dict         # as given (what Engine.apply takes when the steps run one by one)
+    outputs: tuple      # names
+    profiles: tuple     # Profile of each output (whole image)
+    margin: int         # the filter's own reach
+    reach: int          # how far around the core its outputs must be exact
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated pipeline: picklable, sent to the workers of a fused pass."""
+
+    inputs: tuple       # names, in the order of the rasters given
+    input_profiles: tuple
+    steps: tuple        # _PlannedStep
+    keep: tuple         # names of the outputs to produce
+    margin: int         # the input tiles' margin: the largest reach + margin of any step
+    height: int
+    width: int
+
+    def profile_of(self, name):
+        if name in self.inputs:
+            return self.input_profiles[self.inputs.index(name)]
+        for step in self.steps:
+            if name in step.outputs:
+                return step.profiles[step.outputs.index(name)]
+        raise KeyError(name)
+
+    @property
+    def fusable(self):
+        """Can one pass give the same result? (every step depends only on its margin)"""
+        return all(s.filter.fusable for s in self.steps)
+
+    @property
+    def worth_fusing(self):
+        """Is one pass likely faster? Not when tiles would cover most of the image."""
+        return self.fusable and self.margin <= FUSE_MARGIN_LIMIT * max(self.height, self.width)
+
+
+def plan(pipeline, profiles, keep=None):
+    """Check every step and work out the margins; raises InputError naming the step."""
+    names = dict(zip(pipeline.inputs, profiles))
+    if len(profiles) != len(pipeline.inputs):
+        raise InputError("inputs", f"the pipeline takes {len(pipeline.inputs)} inputs "
+                         f"({', '.join(pipeline.inputs)}), got {len(profiles)}")
+    checked = []
+    for step in pipeline.steps:
+        where = f"step {step.name!r}"
+        if not isinstance(step.filter, Filter):
+            raise InputError(step.name, f"{where}: expected a Filter, got {step.filter!r}")
+        missing = [n for n in step.inputs if n not in names]
+        if missing:
+            raise InputError(step.name, f"{where}: unknown input {missing[0]!r} (known: "
+                             f"{', '.join(names)})")
+        low, high = step.filter.inputs
+        if not low <= len(step.inputs) <= high:
+            raise InputError(step.name, f"{where}: {step.filter.name} takes {low} to {high} "
+                             f"inputs, got {len(step.inputs)}")
+        in_profiles = [names[n] for n in step.inputs]
+        for n, p in zip(step.inputs[1:], in_profiles[1:]):
+            if not in_profiles[0].same_grid(p):
+                raise InputError(step.name, f"{where}: input {n!r} is not on the grid of "
+                                 f"{step.inputs[0]!r}")
+        try:
+            params = step.filter.check(in_profiles, dict(step.params))
+        except InputError as exc:
+            raise InputError(exc.param, f"{where}: {exc.message}") from None
+        out_profiles = tuple(step.filter.outputs(in_profiles, params))
+        outputs = tuple(step.output_names(len(out_profiles)))
+        for n in outputs:
+            if n in names:
+                raise InputError(step.name, f"{where}: the name {n!r} is already used")
+        names.update(zip(outputs, out_profiles))
+        checked.append((step, params, outputs, out_profiles, step.filter.margin_for(params)))
+    if not checked:
+        raise InputError("steps", "the pipeline has no step")
+    keep = tuple(checked[-1][2] if keep is None else ([keep] if isinstance(keep, str) else keep))
+    for n in keep:
+        if n not in names or n in pipeline.inputs:
+            raise InputError("keep", f"{n!r} is not an output of any step")
+    # reach: how far around the core each output must be exact, from the last step back
+    need = {n: 0 for n in keep}
+    steps = []
+    for step, params, outputs, out_profiles, margin in reversed(checked):
+        if not any(n in need for n in outputs):
+            raise InputError(step.name, f"step {step.name!r}: its output is never used "
+                             "(neither kept nor an input of a later step)")
+        reach = max(need.get(n, 0) for n in outputs)
+        for n in step.inputs:
+            need[n] = max(need.get(n, 0), reach + margin)
+        steps.append(_PlannedStep(step.name, step.filter, step.inputs, params,
+                                  dict(step.params), outputs, out_profiles, margin, reach))
+    steps.reverse()
+    first = profiles[0]
+    return Plan(tuple(pipeline.inputs), tuple(profiles), tuple(steps), keep,
+                max(need.get(n, 0) for n in pipeline.inputs), first.height, first.width)
+
+
+def _grow(tile, by, height, width):
+    """The tile's core grown by ``by`` pixels, clipped to the image: (row0, row1, col0, col1)."""
+    return (max(0, tile.row0 - by), min(height, tile.row1 + by),
+            max(0, tile.col0 - by), min(width, tile.col1 + by))
+
+
+def _crop(array, window, to):
+    """``array`` covers ``window``; the part covering ``to`` (inside it)."""
+    return array[:, to[0] - window[0]:to[1] - window[0], to[2] - window[2]:to[3] - window[2]]
+
+
+def _fused(buffers, profiles, params, tile):
+    """Run every step of ``params["plan"]`` on one tile; return the kept outputs' cores."""
+    p = params["plan"]
+    tile = tile.absolute()  # a strip's tile counts rows from the strip: windows need the image's
+    read = (tile.rrow0, tile.rrow1, tile.rcol0, tile.rcol1)
+    have = {name: (buffer, read) for name, buffer in zip(p.inputs, buffers)}
+    for step in p.steps:
+        out_window = _grow(tile, step.reach, p.height, p.width)
+        in_window = _grow(tile, step.reach + step.margin, p.height, p.width)
+        ins = [_crop(have[n][0], have[n][1], in_window) for n in step.inputs]
+        shape = (in_window[1] - in_window[0], in_window[3] - in_window[2])
+        tile_profiles = [p.profile_of(n).window(in_window[0], in_window[2], *shape)
+                         for n in step.inputs]
+        results = step.filter.func(ins, tile_profiles, step.params)
+        if isinstance(results, np.ndarray):
+            results = [results]
+        for name, profile, result in zip(step.outputs, step.profiles, results):
+            result = np.asarray(result)
+            if result.ndim == 2:
+                result = result[None]
+            if result.shape != (profile.count,) + shape:
+                raise ValueError(f"step {step.name!r} ({step.filter.name}) returned shape "
+                                 f"{result.shape}, expected {(profile.count,) + shape}")
+            # hold it as the declared type, exactly as a step-by-step run would store it
+            if result.dtype != profile.dtype:
+                if not np.can_cast(result.dtype, profile.dtype, "same_kind"):
+                    raise TypeError(f"step {step.name!r} returned {result.dtype}, declared "
+                                    f"{profile.dtype}")
+                result = result.astype(profile.dtype)
+            have[name] = (_crop(result, in_window, out_window), out_window)
+    core = (tile.row0, tile.row1, tile.col0, tile.col1)
+    return [_crop(have[n][0], have[n][1], core) for n in p.keep]
+
+
+def fused_filter(p):
+    """The Filter that runs plan ``p`` in one pass."""
+    return Filter("fused(" + ", ".join(s.name for s in p.steps) + ")", _fused, margin=p.margin,
+                  outputs=_plan_outputs, inputs=(len(p.inputs), len(p.inputs)),
+                  core_only=True, releases_gil=all(s.filter.releases_gil for s in p.steps),
+                  runs_in_caller=all(s.filter.runs_in_caller for s in p.steps),
+                  isolated=any(s.filter.isolated for s in p.steps),
+                  preload=tuple(dict.fromkeys(m for s in p.steps for m in s.filter.preload)))
+
+
+def _plan_outputs(profiles, params):
+    return [params["plan"].profile_of(n) for n in params["plan"].keep]

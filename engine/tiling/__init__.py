@@ -1,0 +1,2 @@
+"""How an image is cut: tiles and their read windows (``tiles``) and the window arithmetic
+that tiles, pipelines and streams share (``windows``)."""
