@@ -17,7 +17,7 @@ from qgis.core import (QgsApplication,
                        QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterLayer)
 
-from ..engine import InputError, Pipeline, plan, read_profile
+from ..engine import InputError, Pipeline, check_step, plan, read_profile
 from .base import TilewiseAlgorithm
 from .checks import is_optional
 from .pipeline_document import NAME_RE, PIPELINE_LEVEL, STEP_KEYS, TOP_KEYS, tr
@@ -492,22 +492,12 @@ def _add_step(out, chain, alg, name, engine_step, refs):
 
 def _engine_check(alg, filter_, raster_names, inputs, in_profiles, params, name, profiles):
     """The filter's own checks on the real profiles; records the step's output profiles."""
-    problems = []
-    low, high = filter_.inputs
-    if not low <= len(inputs) <= high:
-        return [tr("{} takes {} to {} rasters, got {}").format(alg.id(), low, high, len(inputs))]
-    for parameter, ref, profile in zip(raster_names[1:], inputs[1:], in_profiles[1:]):
-        if not in_profiles[0].same_grid(profile):
-            problems.append(tr("parameter '{}': '{}' is not on the grid of '{}' ({} x {} vs "
-                               "{} x {} pixels, or another CRS or transform)").format(
-                parameter, ref, inputs[0], profile.width, profile.height,
-                in_profiles[0].width, in_profiles[0].height))
-    if problems:
-        return problems
     try:
-        checked = filter_.check(in_profiles, dict(params))
-        out_profiles = list(filter_.outputs(in_profiles, checked))
+        _, out_profiles = check_step(filter_, in_profiles, params,
+                                     labels=[f"{p}={r}" for p, r in zip(raster_names, inputs)])
     except InputError as error:
+        if error.param == "inputs":
+            return [tr("{}: {}").format(alg.id(), error.message)]
         return [tr("parameter '{}': bad value: {}").format(
             alg.engineParameterName(error.param), error.message)]
     if len(out_profiles) == 1:
@@ -515,7 +505,7 @@ def _engine_check(alg, filter_, raster_names, inputs, in_profiles, params, name,
     else:
         for i, profile in enumerate(out_profiles):
             profiles[f"{name}:{i}"] = profile
-    return problems
+    return []
 
 
 # --- outputs and fusion -----------------------------------------------------------------------

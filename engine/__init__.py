@@ -20,6 +20,7 @@ from .ops import expressions as bandmath
 from .ops.custom import load_filter
 from .ops.filters.bandmath import band_math
 from .ops.statistics import band_statistics
+from .plan.checks import check_step
 from .plan.pipeline import Pipeline, plan
 from .store.cache import clear_default_cache, default_cache
 from .store.raster import SharedRaster
@@ -30,5 +31,5 @@ __all__ = ["Cancelled", "Engine", "Filter", "InputError", "Pipeline", "Profile",
            "filters", "parse_options", "reducers", "tiles_for",
            "band_math", "band_statistics", "bandmath", "custom", "load_filter", "statistics",
            "SUPPORTED_DTYPES", "default_cache", "env_choice", "env_number", "is_gdal_source",
-           "plan", "read_profile", "clear_default_cache", "close_default_host",
+           "plan", "check_step", "read_profile", "clear_default_cache", "close_default_host",
            "close_default_session"]

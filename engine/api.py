@@ -9,11 +9,11 @@ from contextlib import contextmanager
 
 from .core.environment import env_choice, env_number
 from .core.errors import InputError, TilewiseError
-from .core.filter import Filter, Reducer, check_input_count
+from .core.filter import Filter, Reducer
 from .execution.heap import give_back_free_memory, keep_freed_tile_memory
 from .execution.interpreter import resolve_worker_python
+from .plan.checks import check_step
 from .plan.pipeline import Pipeline, fused_filter, plan
-from .core.profile import check_same_grid
 from .execution.pool import InlineBackend, ProcessPool, ThreadBackend, ensure_resource_tracker
 from .store.raster import SharedRaster, create_raster
 from .io.rasterio_io import read_into, read_profile, refuse_writing_over, write_raster
@@ -291,11 +291,11 @@ class Engine:
         """Run ``filter`` on ``inputs`` tile by tile; returns its output raster(s)."""
         if not isinstance(filter, Filter):
             raise InputError("filter", f"expected a Filter, got {type(filter).__name__}")
-        inputs = self._inputs(filter, inputs)
+        inputs = self._inputs(inputs)
         profiles = [r.profile for r in inputs]
-        params = filter.check(profiles, params)
+        params, out_profiles = check_step(filter, profiles, params)
+        out_profiles = list(out_profiles)
         margin = filter.margin_for(params)
-        out_profiles = list(filter.outputs(profiles, params))
         outputs = []
         try:
             for profile in out_profiles:
@@ -318,7 +318,7 @@ class Engine:
         released after its last use.
         """
         inputs = _pipeline_inputs(pipeline, inputs)
-        inputs = self._inputs(fused_filter_placeholder(len(pipeline.inputs)), inputs)
+        inputs = self._inputs(inputs)
         p = plan(pipeline, [r.profile for r in inputs], keep)
         if fuse is None:
             fuse = p.worth_fusing
@@ -354,8 +354,8 @@ class Engine:
         """Run ``reducer`` on ``inputs`` tile by tile and merge the partial results."""
         if not isinstance(reducer, Reducer):
             raise InputError("reducer", f"expected a Reducer, got {type(reducer).__name__}")
-        inputs = self._inputs(reducer, inputs)
-        params = reducer.check([r.profile for r in inputs], params)
+        inputs = self._inputs(inputs)
+        params, _ = check_step(reducer, [r.profile for r in inputs], params)
         jobs = self._jobs(reducer, params, inputs, [], 0,
                           self._bytes_per_pixel([r.profile for r in inputs]))
         partials = [None] * len(jobs)
@@ -365,12 +365,12 @@ class Engine:
         self._run(reducer.name, jobs, keep)
         return reducer.merge(partials, params)
 
-    def _inputs(self, op, inputs):
+    def _inputs(self, inputs):
+        """``inputs`` as a list of this Engine's live SharedRasters (InputError if not)."""
         self._check_open()
         if isinstance(inputs, SharedRaster):
             inputs = [inputs]
         inputs = list(inputs)
-        check_input_count(op, len(inputs))
         for i, raster in enumerate(inputs):
             if not isinstance(raster, SharedRaster):
                 raise InputError("inputs", f"input {i} is a {type(raster).__name__}, "
@@ -378,7 +378,6 @@ class Engine:
             raster.ref  # raises ReleasedError if released
             if raster.ref.segment.name not in self._rasters:
                 raise InputError("inputs", f"input {i} belongs to another Engine")
-        check_same_grid([r.profile for r in inputs])
         return inputs
 
     @_exclusive
@@ -416,11 +415,9 @@ class Engine:
         ``options`` and ``driver`` are the outputs' creation options and GDAL driver.
         Returns ``{output name: path}``.
         """
-        from .execution.stream import check_sources
         sources = [os.fspath(path) for path in _pipeline_inputs(pipeline, sources)]
         targets = dict(targets)
-        profiles = check_sources(fused_filter_placeholder(len(pipeline.inputs)), sources)
-        p = plan(pipeline, profiles, list(targets))
+        p = plan(pipeline, [read_profile(path) for path in sources], list(targets))
         if fuse is False or not p.fusable:
             outputs = self.run(pipeline, [self.open(path) for path in sources],
                                keep=list(targets), fuse=False)
@@ -553,11 +550,6 @@ def _isolated(op):
     if isinstance(op, Pipeline):
         return any(_isolated(step.filter) for step in op.steps)
     return getattr(op, "isolated", False)
-
-
-def fused_filter_placeholder(count):
-    """Stands for a pipeline in input checks (count and grid of its inputs)."""
-    return Filter("pipeline", None, inputs=(count, count))
 
 
 @contextmanager

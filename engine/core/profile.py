@@ -90,13 +90,19 @@ def _same_crs(wkt_a, wkt_b):
     return CRS.from_wkt(wkt_a) == CRS.from_wkt(wkt_b)
 
 
-def check_same_grid(profiles):
-    """InputError unless every profile has the first one's size, CRS and geotransform."""
+def check_same_grid(profiles, labels=None):
+    """InputError unless every profile has the first one's size, CRS and geotransform.
+
+    ``labels``: the inputs' names in the message (default ``input 0``, ``input 1``, ...).
+    """
+    if not profiles:
+        return
+    name = (lambda i: repr(labels[i])) if labels else (lambda i: f"input {i}")
     first = profiles[0]
     for i, p in enumerate(profiles[1:], start=1):
         if (p.height, p.width) != (first.height, first.width):
-            raise InputError("inputs", f"input {i} is {p.height}x{p.width} pixels, "
-                             f"input 0 is {first.height}x{first.width}")
+            raise InputError("inputs", f"{name(i)} is {p.height}x{p.width} pixels, "
+                             f"{name(0)} is {first.height}x{first.width}: not on one grid")
         if not first.same_grid(p):
-            raise InputError("inputs", f"input {i} has another CRS or geotransform "
-                             "than input 0")
+            raise InputError("inputs", f"{name(i)} has another CRS or geotransform "
+                             f"than {name(0)}: not on one grid")

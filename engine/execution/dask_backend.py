@@ -315,10 +315,8 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     from .stream import _check_targets, check_sources, plan_tiles
     _refuse_isolated(op)
     sources = [_absolute(path) for path in sources]
-    profiles = check_sources(op, sources)
-    params = op.check(profiles, params)
+    profiles, params, out_profiles = check_sources(op, sources, params)
     margin = op.margin_for(params)
-    out_profiles = list(op.outputs(profiles, params))
     _check_targets(sources, targets, len(out_profiles))
     cluster = cluster_of(eng)
     workers = cluster.ready()  # before any file is created: no worker, no output
@@ -422,8 +420,7 @@ def reduce_files(eng, reducer, sources, **params):
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
     sources = [_absolute(path) for path in sources]
-    profiles = check_sources(reducer, sources)
-    params = reducer.check(profiles, params)
+    profiles, params, _ = check_sources(reducer, sources, params)
     cluster = cluster_of(eng)
     workers = cluster.ready()
     cpu0 = cluster.scheduler_cpu()

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import Cancelled, InputError
-from ..core.profile import check_same_grid
 from ..store.raster import create_raster
 from ..core.filter import check_input_count
+from ..plan.checks import check_step
 from ..io.rasterio_io import RasterWriter, read_into, read_profile, refuse_writing_over
 from .tasks import TileJob
 from ..tiling.tiles import ROWS_PER_MARGIN, SMALL_MARGIN, Tile, make_tiles, tile_shape_for
@@ -154,12 +154,15 @@ def minimum_budget(margin, width, bytes_per_row_pixel):
     return STRIPS_IN_FLIGHT * (2 * margin + 1) * width * bytes_per_row_pixel
 
 
-def check_sources(op, sources):
-    """The profiles of ``sources``, checked as ``Engine`` checks in-memory inputs."""
-    check_input_count(op, len(sources))
+def check_sources(op, sources, params):
+    """Read the profiles of the files ``sources`` and check ``op`` on them (``check_step``).
+
+    Returns ``(profiles, checked params, output profiles)``.
+    """
+    check_input_count(op, len(sources))  # before opening any file
     profiles = [read_profile(path) for path in sources]
-    check_same_grid(profiles)
-    return profiles
+    params, outputs = check_step(op, profiles, params)
+    return profiles, params, list(outputs)
 
 
 def _check_targets(sources, targets, count):
@@ -177,10 +180,8 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     failure or cancel, no target is written (and older files there stay untouched).
     """
     sources = [os.fspath(path) for path in sources]
-    profiles = check_sources(op, sources)
-    params = op.check(profiles, params)
+    profiles, params, out_profiles = check_sources(op, sources, params)
     margin = op.margin_for(params)
-    out_profiles = list(op.outputs(profiles, params))
     _check_targets(sources, targets, len(out_profiles))
     first = profiles[0]
     height, width = first.height, first.width

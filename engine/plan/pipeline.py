@@ -19,6 +19,8 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..core.filter import Filter
+from ..core.profile import check_same_grid
+from .checks import check_step
 
 FUSE_MARGIN_LIMIT = 0.25  # of the image's larger side
 
@@ -108,6 +110,7 @@ def plan(pipeline, profiles, keep=None):
     if len(profiles) != len(pipeline.inputs):
         raise InputError("inputs", f"the pipeline takes {len(pipeline.inputs)} inputs "
                          f"({', '.join(pipeline.inputs)}), got {len(profiles)}")
+    check_same_grid(profiles, labels=pipeline.inputs)  # one grid: the fused pass crops by it
     checked = []
     for step in pipeline.steps:
         where = f"step {step.name!r}"
@@ -117,20 +120,13 @@ def plan(pipeline, profiles, keep=None):
         if missing:
             raise InputError(step.name, f"{where}: unknown input {missing[0]!r} (known: "
                              f"{', '.join(names)})")
-        low, high = step.filter.inputs
-        if not low <= len(step.inputs) <= high:
-            raise InputError(step.name, f"{where}: {step.filter.name} takes {low} to {high} "
-                             f"inputs, got {len(step.inputs)}")
         in_profiles = [names[n] for n in step.inputs]
-        for n, p in zip(step.inputs[1:], in_profiles[1:]):
-            if not in_profiles[0].same_grid(p):
-                raise InputError(step.name, f"{where}: input {n!r} is not on the grid of "
-                                 f"{step.inputs[0]!r}")
         try:
-            params = step.filter.check(in_profiles, dict(step.params))
+            params, out_profiles = check_step(step.filter, in_profiles, step.params,
+                                              labels=step.inputs)
         except InputError as exc:
-            raise InputError(exc.param, f"{where}: {exc.message}") from None
-        out_profiles = tuple(step.filter.outputs(in_profiles, params))
+            raise InputError(step.name if exc.param == "inputs" else exc.param,
+                             f"{where}: {exc.message}") from None
         outputs = tuple(step.output_names(len(out_profiles)))
         for n in outputs:
             if n in names:
