@@ -5,7 +5,7 @@ PyQGIS console. See docs/engine-api.md.
 """
 
 from . import vector
-from .api import Engine, tiles_for
+from .api import Engine
 from .core.environment import env_choice, env_number
 from .core.errors import (Cancelled, InputError, ReleasedError, SharedMemoryError, TilewiseError,
                           WorkerCrashed, WorkerError)
@@ -24,6 +24,7 @@ from .plan.checks import check_step
 from .plan.pipeline import Pipeline, plan
 from .store.cache import clear_default_cache, default_cache
 from .store.raster import SharedRaster
+from .tiling.tiles import tiles_for
 
 __all__ = ["Cancelled", "Engine", "Filter", "InputError", "Pipeline", "Profile", "Reducer",
            "ReleasedError", "SharedMemoryError", "SharedRaster", "TilewiseError",

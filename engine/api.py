@@ -7,35 +7,27 @@ import threading
 import time
 from contextlib import contextmanager
 
-from .core.environment import env_choice, env_number
+from .core.environment import default_memory_budget, env_choice, env_number
 from .core.errors import InputError, TilewiseError
 from .core.filter import Filter, Reducer
 from .execution.heap import give_back_free_memory, keep_freed_tile_memory
 from .execution.interpreter import resolve_worker_python
 from .plan.checks import check_step
-from .plan.pipeline import Pipeline, fused_filter, plan
-from .execution.pool import InlineBackend, ProcessPool, ThreadBackend, ensure_resource_tracker
+from .plan.pipeline import fused_filter, pipeline_inputs, plan
+from .execution.policy import BACKENDS, Backends
+from .execution.pool import ensure_resource_tracker
 from .store.raster import SharedRaster, create_raster
 from .io.rasterio_io import read_into, read_profile, refuse_writing_over, write_raster
 from .store.segments import sweep_orphans
 from .execution.tasks import TileJob
-from .tiling.tiles import make_tiles, tile_shape_for
+from .tiling.tiles import bytes_per_pixel, make_tiles, tile_shape_for
 
 logger = logging.getLogger("tilewise")
 
-TEMP_FACTOR = 3        # float64 temporaries a filter may hold per tile pixel and band
 # Below this many pixels a run stays in this process: handing tiles to workers would cost
 # more than it saves. TILEWISE_MIN_PARALLEL_PIXELS overrides it (the tests set 0).
 MIN_PARALLEL_PIXELS = 2**20
 MAX_WORKERS_PER_CORE = 2  # workers beyond this many per core are not started
-DEFAULT_BUDGET_FRACTION = 0.25  # of physical memory, for the tiles all workers hold at once
-
-
-def _physical_memory():
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 8 * 2**30
 
 
 def _check_count(name, value, minimum=0):
@@ -100,11 +92,10 @@ class Engine:
             workers = MAX_WORKERS_PER_CORE * cores
         self.workers = workers or cores
         self.tile_size = _check_count("tile_size", tile_size)
-        self.memory_budget = memory_budget or int(_physical_memory() * DEFAULT_BUDGET_FRACTION)
+        self.memory_budget = memory_budget or default_memory_budget()
         self.progress, self.cancel, self.log = progress, cancel, log
         self.cache = cache
-        self.min_parallel_pixels = env_number("TILEWISE_MIN_PARALLEL_PIXELS",
-                                              MIN_PARALLEL_PIXELS)
+        min_parallel_pixels = env_number("TILEWISE_MIN_PARALLEL_PIXELS", MIN_PARALLEL_PIXELS)
         self._rasters = {}
         self._peak_bytes = 0
         sweep_orphans()
@@ -118,20 +109,11 @@ class Engine:
                     raise
                 # workers=1 runs here; the resource tracker can do with multiprocessing's default
         ensure_resource_tracker(self._python)
-        backend = backend or env_choice("TILEWISE_BACKEND", "auto",
-                                        ("auto", "processes", "threads"))
-        if backend not in ("auto", "processes", "threads"):
-            raise InputError("backend", f"must be auto, processes or threads, got {backend!r}")
-        self.backend = backend
-        self._inline = InlineBackend(self._open_view)
-        self._threads = ThreadBackend(self.workers, self._open_view)
-        self._start_method = start_method
+        self.backend = backend or env_choice("TILEWISE_BACKEND", "auto", BACKENDS)
         self.session = session
-        self._pool = None  # started when first needed
-        self._borrowed = False
-        self._prepared = False  # prepare() saw an op that needs the processes
-        self._prepared_isolated = False  # ... one that runs in processes only, at any size
-        self._preload = set()   # modules the ops given to prepare() want in the workers
+        # where each run goes: inline, threads or worker processes (execution.policy)
+        self.backends = Backends(self.workers, self.backend, min_parallel_pixels,
+                                 self._open_view, session, start_method, self._python)
         self._closed = False
         # a Dask scheduler: streamed runs go to its cluster (engine.execution.dask_backend), connected
         # at the first one; "tcp://host:port", "local" or a distributed.Client
@@ -154,14 +136,11 @@ class Engine:
         try:
             if self._dask is not None:
                 self._dask.close()
-            self._threads.close()
-            if self._pool is not None and not self._borrowed:
-                self._pool.close()
+            self.backends.close()
         finally:
             for raster in list(self._rasters.values()):
                 raster.release()  # tells the workers to forget its segment
-            if self._pool is not None and self._borrowed:
-                self.session.give_back(self._pool)
+            self.backends.give_back()
             give_back_free_memory()  # what the heap kept for tile temporaries (engine.execution.heap)
 
     # -- rasters ---------------------------------------------------------------------------
@@ -193,9 +172,7 @@ class Engine:
     def create(self, profile, source=None):
         """A new zero-filled shared raster for ``profile``."""
         self._check_open()
-        if self._prepared and (self._prepared_isolated or
-                               profile.height * profile.width >= self.min_parallel_pixels):
-            self._workers_pool()  # they boot while the caller fills the raster
+        self.backends.start_for(profile.height * profile.width)  # boot while it is filled
         return self._track(create_raster(profile, source=source))
 
     @_exclusive
@@ -207,36 +184,9 @@ class Engine:
         Optional: a run that needs them starts them anyway, and waits.
         """
         self._check_open()
-        isolated = any(_isolated(op) for op in ops)
-        if isolated or (self.workers > 1 and any(self._needs_processes(op) for op in ops)):
-            self._prepared = True
-            self._prepared_isolated = self._prepared_isolated or isolated
-            for op in ops:
-                steps = [s.filter for s in op.steps] if isinstance(op, Pipeline) else [op]
-                self._preload.update(m for f in steps for m in getattr(f, "preload", ()))
-            if any(isolated or r.profile.height * r.profile.width >= self.min_parallel_pixels
-                   for r in self._rasters.values()):
-                self._workers_pool()
-
-    def _needs_processes(self, op):
-        if self.backend != "auto":
-            return self.backend == "processes" or _isolated(op)
-        if isinstance(op, Pipeline):
-            return any(self._needs_processes(step.filter) for step in op.steps)
-        return _isolated(op) or not getattr(op, "releases_gil", False)
-
-    def _workers_pool(self):
-        """The process pool, started on first use; with one worker, one process for the
-        isolated filters (user scripts), which never run in this process."""
-        if self._pool is None:
-            # this process computes tiles too (ProcessPool.run's run_here): workers - 1 more
-            key = (max(1, self.workers - 1), self._start_method, self._python)
-            self._pool = self.session.borrow(*key) if self.session is not None else None
-            self._borrowed = self._pool is not None
-            if self._pool is None:
-                self._pool = ProcessPool(*key, preload=sorted(self._preload))
-            self._pool.start()  # replaces workers lost since the session's last use
-        return self._pool
+        if self.backends.expect(ops):
+            for raster in self._rasters.values():
+                self.backends.start_for(raster.profile.height * raster.profile.width)
 
     def _track(self, raster):
         raster.on_release(self._forget)
@@ -261,6 +211,15 @@ class Engine:
         return written
 
     @property
+    def min_parallel_pixels(self):
+        """Images of fewer pixels run in this process (the policy's threshold)."""
+        return self.backends.min_parallel_pixels
+
+    @min_parallel_pixels.setter
+    def min_parallel_pixels(self, pixels):
+        self.backends.min_parallel_pixels = pixels
+
+    @property
     def shared_bytes(self):
         """Bytes of shared memory held by live rasters."""
         return sum(r.nbytes for r in self._rasters.values())
@@ -272,8 +231,7 @@ class Engine:
     def _forget(self, raster):
         name = raster._segment.name
         self._rasters.pop(name, None)
-        if self._pool is not None:
-            self._pool.forget([name])
+        self.backends.forget([name])
 
     def _open_view(self, ref, writable):
         raster = self._rasters.get(ref.segment.name)
@@ -301,7 +259,7 @@ class Engine:
             for profile in out_profiles:
                 outputs.append(self.create(profile))
             jobs = self._jobs(filter, params, inputs, outputs, margin,
-                              self._bytes_per_pixel(profiles + out_profiles))
+                              bytes_per_pixel(profiles + out_profiles))
             self._run(filter.name, jobs, lambda i, r: None)
         except BaseException:
             self.release(*outputs)
@@ -317,7 +275,7 @@ class Engine:
         valid, False runs the steps one by one with intermediates in shared memory, each
         released after its last use.
         """
-        inputs = _pipeline_inputs(pipeline, inputs)
+        inputs = pipeline_inputs(pipeline, inputs)
         inputs = self._inputs(inputs)
         p = plan(pipeline, [r.profile for r in inputs], keep)
         if fuse is None:
@@ -357,7 +315,7 @@ class Engine:
         inputs = self._inputs(inputs)
         params, _ = check_step(reducer, [r.profile for r in inputs], params)
         jobs = self._jobs(reducer, params, inputs, [], 0,
-                          self._bytes_per_pixel([r.profile for r in inputs]))
+                          bytes_per_pixel([r.profile for r in inputs]))
         partials = [None] * len(jobs)
 
         def keep(index, result):
@@ -415,7 +373,7 @@ class Engine:
         ``options`` and ``driver`` are the outputs' creation options and GDAL driver.
         Returns ``{output name: path}``.
         """
-        sources = [os.fspath(path) for path in _pipeline_inputs(pipeline, sources)]
+        sources = [os.fspath(path) for path in pipeline_inputs(pipeline, sources)]
         targets = dict(targets)
         p = plan(pipeline, [read_profile(path) for path in sources], list(targets))
         if fuse is False or not p.fusable:
@@ -443,14 +401,10 @@ class Engine:
     def say(self, message):
         self._say(message)
 
-    def bytes_per_pixel(self, profiles):
-        """Bytes a tile holds per pixel for these input and output profiles."""
-        return self._bytes_per_pixel(profiles)
-
     @staticmethod
-    def _bytes_per_pixel(profiles):
-        import numpy as np
-        return sum(p.count * np.dtype(p.dtype).itemsize + TEMP_FACTOR * 8 for p in profiles)
+    def bytes_per_pixel(profiles):
+        """Bytes a tile holds per pixel for these input and output profiles."""
+        return bytes_per_pixel(profiles)
 
     def _jobs(self, op, params, inputs, outputs, margin, bytes_per_pixel):
         first = inputs[0].profile
@@ -463,29 +417,9 @@ class Engine:
         return [TileJob(op, params, in_refs, out_refs, tile)
                 for tile in make_tiles(first.height, first.width, margin, shape)]
 
-    def _backend_for(self, jobs, pixels=None):
-        """Inline for one worker, one tile or a small image; else threads or processes.
-
-        "auto": a filter that holds the GIL goes to the worker processes (started now if
-        need be). One that releases it runs on threads, unless the workers are already up:
-        then processes, which measured faster (the engine's per-tile Python work holds the
-        GIL part of the time) but cost a start-up that a short run would not earn back.
-        """
-        if _isolated(jobs[0].op):
-            return self._workers_pool()  # a user's script: never in this process
-        if pixels is None:
-            pixels = sum((j.tile.row1 - j.tile.row0) * (j.tile.col1 - j.tile.col0) for j in jobs)
-        if self.workers == 1 or len(jobs) == 1 or pixels < self.min_parallel_pixels:
-            return self._inline
-        gil_free = getattr(jobs[0].op, "releases_gil", False)
-        if self.backend == "threads" or (self.backend == "auto" and gil_free and (
-                self._pool is None or not self._pool.ready())):
-            return self._threads
-        return self._workers_pool()
-
     def _run(self, name, jobs, on_result, progress=None, quiet=False, pixels=None,
              busy_caller=False):
-        backend = self._backend_for(jobs, pixels)
+        backend = self.backends.choose(jobs, pixels, busy_caller)
         total, done = len(jobs), 0
         started = time.perf_counter()
         report = progress or self._report
@@ -496,25 +430,8 @@ class Engine:
             done += 1
             on_result(index, result)
             report(done / total)
-        if backend is self._pool:
-            # the engine's own filters also run here, as one of the workers; a user's script
-            # runs in worker processes only (a crash must not take this process down)
-            op = jobs[0].op
-            here = (getattr(op, "runs_in_caller", False) and not _isolated(op)
-                    and backend.size < self.workers
-                    # a GIL-holding tile here (GDAL's fill) would stall the stream's threads
-                    and not (busy_caller and not getattr(op, "releases_gil", False)))
-            if not here:
-                backend.size = self.workers  # start the one more it needs (kept from now on)
-            backend.run(jobs, finished, self.cancel, self.log,
-                        run_here=self._inline.run_one if here else None)
-            where = (f"on {'this process and ' if here else ''}{backend.size} worker "
-                     f"process{'es' if backend.size != 1 else ''}")
-        else:
-            backend.run(jobs, finished, self.cancel, self.log)
-            used = min(backend.size, total)
-            where = ("in this process" if backend is self._inline else
-                     f"on {used} thread{'s' if used != 1 else ''}")
+        backend.run(jobs, finished, self.cancel, self.log)
+        where = self.backends.where(backend, jobs)
         if quiet:
             return where
         self._say(f"{name}: {total} tile{'s' if total != 1 else ''} {where} "
@@ -531,39 +448,9 @@ class Engine:
             self.log(message)
 
 
-def _pipeline_inputs(pipeline, inputs):
-    """A Pipeline's inputs in its order, from a dict by input name or a list."""
-    if not isinstance(pipeline, Pipeline):
-        raise InputError("pipeline", f"expected a Pipeline, got {type(pipeline).__name__}")
-    if not isinstance(inputs, dict):
-        return inputs
-    unknown = sorted(set(inputs) - set(pipeline.inputs))
-    missing = [n for n in pipeline.inputs if n not in inputs]
-    if unknown or missing:
-        raise InputError("inputs", f"the pipeline's inputs are {list(pipeline.inputs)}; "
-                         f"missing {missing}, unknown {unknown}")
-    return [inputs[n] for n in pipeline.inputs]
-
-
-def _isolated(op):
-    """Does ``op`` (Filter, Reducer or Pipeline) run in worker processes only?"""
-    if isinstance(op, Pipeline):
-        return any(_isolated(step.filter) for step in op.steps)
-    return getattr(op, "isolated", False)
-
-
 @contextmanager
 def _view_of(raster, writable):
     yield raster.writable_array() if writable else raster.array
 
 
-def tiles_for(height, width, margin, workers, tile_size=0, bytes_per_pixel=32,
-              memory_budget=None):
-    """The tiles an Engine would use (for inspection and tests)."""
-    memory_budget = memory_budget or int(_physical_memory() * DEFAULT_BUDGET_FRACTION)
-    shape = tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel,
-                           memory_budget)
-    return make_tiles(height, width, margin, shape)
-
-
-__all__ = ["Engine", "tiles_for"]
+__all__ = ["Engine"]

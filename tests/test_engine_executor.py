@@ -290,10 +290,10 @@ def test_auto_uses_threads_for_gil_free_filters_until_the_workers_are_up():
     with Engine(workers=2, tile_size=64, log=lines.append) as eng:
         src = _raster(eng, data)
         eng.release(eng.apply(filters.mean, src, size=3))       # GIL released: threads
-        assert eng._pool is None                                # no process started for it
+        assert eng.backends.pool is None                                # no process started for it
         assert eng.reduce(tf.worker_pids, src) - {os.getpid()}  # GIL held: processes
         deadline = time.monotonic() + 30
-        while not eng._pool.ready():
+        while not eng.backends.pool.ready():
             assert time.monotonic() < deadline, "workers never became ready"
             time.sleep(0.05)
         eng.release(eng.apply(filters.mean, src, size=3))       # workers up: processes
@@ -310,30 +310,30 @@ def test_prepare_starts_the_workers_only_for_what_needs_them():
     with Engine(workers=2) as eng:
         eng.prepare(filters.mean, filters.gaussian)
         eng.release(eng.create(profile))
-        assert eng._pool is None
+        assert eng.backends.pool is None
         eng.prepare(filters.mean, seed)  # FillNodata holds the GIL: at the next large raster
-        assert eng._pool is None
+        assert eng.backends.pool is None
         eng.release(eng.create(profile))
-        assert eng._pool is not None
+        assert eng.backends.pool is not None
     with Engine(workers=2) as eng:
         eng.min_parallel_pixels = 2**20
         eng.prepare(seed)
         eng.release(eng.create(profile))  # small: runs in this process, no workers needed
-        assert eng._pool is None
+        assert eng.backends.pool is None
         big = eng.create(Profile(1, 1024, 1024, "uint8"))
         eng.prepare(seed)  # a large raster is held already: now
-        assert eng._pool is not None
+        assert eng.backends.pool is not None
         eng.release(big)
     with Engine(workers=2, backend="threads") as eng:
         eng.prepare(filters.fill_nodata)
-        assert eng._pool is None
+        assert eng.backends.pool is None
     with Engine(workers=2, backend="processes") as eng:
         eng.prepare(filters.mean)
         eng.release(eng.create(profile))
-        assert eng._pool is not None
+        assert eng.backends.pool is not None
     with Engine(workers=1) as eng:
         eng.prepare(filters.fill_nodata)
-        assert eng._pool is None
+        assert eng.backends.pool is None
 
 
 def test_small_images_and_one_worker_stay_in_this_process():
@@ -342,7 +342,7 @@ def test_small_images_and_one_worker_stay_in_this_process():
         eng.min_parallel_pixels = 2**20
         src = _raster(eng, np.zeros((300, 300), np.float32))
         eng.release(eng.apply(filters.mean, src, size=3))
-        assert eng._pool is None  # never started for a small image
+        assert eng.backends.pool is None  # never started for a small image
     with Engine(workers=1, tile_size=64, log=lines.append) as eng:
         eng.release(eng.apply(filters.mean, _raster(eng, np.zeros((300, 300), np.float32)),
                               size=3))
@@ -378,9 +378,9 @@ def test_the_engines_own_filters_also_run_here_a_users_only_in_workers():
     with Engine(workers=2, tile_size=64, log=lines.append) as eng:
         src = _raster(eng, np.zeros((300, 300), np.float32), nodata=-1.0)
         eng.release(eng.apply(filters.fill_nodata, src, max_distance=3))
-        assert len(eng._pool._workers) == 1  # this process was the other worker
+        assert len(eng.backends.pool._workers) == 1  # this process was the other worker
         assert os.getpid() not in eng.reduce(tf.worker_pids, src)  # a user's: processes only
-        assert len(eng._pool._workers) == 2
+        assert len(eng.backends.pool._workers) == 2
     assert _where(lines, "fill_nodata") == [
         "fill_nodata: 25 tiles on this process and 1 worker process"]
 

@@ -12,7 +12,7 @@ from tilewise.engine import Engine, Profile, WorkerSession, filters
 
 
 def _pids(eng):
-    return sorted(w.process.pid for w in eng._pool._workers)
+    return sorted(w.process.pid for w in eng.backends.pool._workers)
 
 
 def _alive(pid):
@@ -91,13 +91,13 @@ def test_closing_the_session_stops_its_workers_even_when_lent_out(session):
     assert _wait(lambda: not any(_alive(p) for p in pids))
     with Engine(workers=2, tile_size=50, session=session) as eng:  # a closed session lends nothing
         _job(eng)
-        assert eng._borrowed is False
+        assert eng.backends.borrowed is False
 
 
 def test_a_worker_lost_between_engines_is_replaced(session):
     with Engine(workers=3, tile_size=50, session=session) as eng:
         _job(eng)
-        workers = list(eng._pool._workers)
+        workers = list(eng.backends.pool._workers)
     os.kill(workers[0].process.pid, signal.SIGKILL)
     assert _wait(lambda: not workers[0].process.is_alive())
     with Engine(workers=3, tile_size=50, session=session) as eng:

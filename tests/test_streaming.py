@@ -20,7 +20,7 @@ from test_catalogue_invariance import _whole, images
 from tilewise.engine import (Cancelled, Engine, Filter, InputError, Pipeline, WorkerError,
                              filters)
 from tilewise.engine.store import segments as shm
-from tilewise.engine.execution.stream import minimum_budget, plan_strips, plan_tiles
+from tilewise.engine.tiling.strips import minimum_budget, plan_strips, plan_tiles
 
 CASES = [
     (filters.mean, {"size": 3}), (filters.mean, {"size": 7}),

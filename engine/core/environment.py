@@ -1,4 +1,5 @@
-"""The engine's ``TILEWISE_*`` environment variables, read with checks.
+"""What the engine reads of its environment: the ``TILEWISE_*`` variables, read with checks,
+and the machine's physical memory (the default memory budget).
 
 A malformed value is an InputError naming the variable and what it takes, never a raw
 traceback from ``int()`` deep inside a run.
@@ -40,3 +41,19 @@ def env_choice(name, default, choices, environ=None):
 
 
 __all__ = ["env_choice", "env_number"]
+
+
+DEFAULT_BUDGET_FRACTION = 0.25  # of physical memory, for the tiles all workers hold at once
+
+
+def physical_memory():
+    """Bytes of physical memory (8 GiB where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def default_memory_budget():
+    """The memory budget of an Engine given none: DEFAULT_BUDGET_FRACTION of physical memory."""
+    return int(physical_memory() * DEFAULT_BUDGET_FRACTION)

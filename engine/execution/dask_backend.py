@@ -282,7 +282,7 @@ class _Run:
                 "dying on this task: most likely out of memory)") from None
         future.release()
         if "error" in answer:
-            from .pool import worker_error
+            from .backends import worker_error
             message, tb, tile = answer["error"]
             raise worker_error(types.SimpleNamespace(op=self.op, tile=tile),
                                f"{message} (on a Dask worker of {self.cluster.address})", tb)
@@ -312,7 +312,8 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     from contextlib import ExitStack
 
     from ..io.rasterio_io import RasterWriter
-    from .stream import _check_targets, check_sources, plan_tiles
+    from ..tiling.strips import plan_tiles
+    from .stream import _check_targets, check_sources
     _refuse_isolated(op)
     sources = [_absolute(path) for path in sources]
     profiles, params, out_profiles = check_sources(op, sources, params)

@@ -1,11 +1,7 @@
-"""Backends that run tile jobs: in this process, or in a pool of worker processes.
+"""The worker-process backend: a fixed pool of spawned processes, reused by every run.
 
-A backend's ``run(jobs, on_result, should_cancel)`` calls ``on_result(index, result)``
-for every job, in completion order, on the caller's thread. It raises WorkerError when a
-job raised, WorkerCrashed when a worker died, Cancelled when ``should_cancel()`` turned
-true. On any of these (and on KeyboardInterrupt) no job is left running: queued jobs are
-dropped and busy workers are killed, so the caller may release the memory at once.
-A streaming or Dask backend plugs in with the same ``run``.
+It keeps the ``Backend`` contract (see ``backends``); a crashed worker is a WorkerCrashed
+naming the tile and the likely cause, and is replaced on the next run.
 """
 
 import itertools
@@ -19,12 +15,10 @@ from collections import deque
 from contextlib import contextmanager
 from multiprocessing import connection
 
-from ..core.errors import Cancelled, TilewiseError, WorkerCrashed, WorkerError
-from .tasks import run_job
+from ..core.errors import Cancelled, TilewiseError, WorkerCrashed
+from .backends import POLL_SECONDS, QUEUE_DEPTH, describe, worker_error
 from .worker import main as worker_main
 
-POLL_SECONDS = 0.05
-QUEUE_DEPTH = 2  # tiles a worker holds: one running, one waiting
 STOP_SECONDS = 2.0
 _executable_lock = threading.Lock()
 
@@ -46,94 +40,6 @@ def crash_hint(code):
         return ("The filter's code (or a library it calls) ended the process, as os._exit "
                 "or sys.exit would; the caller was not affected.")
     return "Use fewer workers or a smaller tile size if memory is short."
-
-
-def _describe(job):
-    return f"{job.op.name} on {job.tile}"
-
-
-def worker_error(job, message, tb):
-    if message.startswith("MemoryError"):
-        message = (f"{message.rstrip(': ')}: not enough memory for this tile; use fewer "
-                   "workers, a smaller tile size or a smaller window")
-    return WorkerError(f"{_describe(job)} failed: {message}\n\nTraceback in the worker:\n{tb}",
-                       tile=job.tile, worker_traceback=tb)
-
-
-def run_in_this_process(job, open_view):
-    """Compute ``job`` in this process; a failure raises WorkerError, as from a worker."""
-    try:
-        return run_job(job, open_view)
-    except Exception as exc:
-        import traceback
-        raise worker_error(job, f"{type(exc).__name__}: {exc}",
-                           traceback.format_exc()) from exc
-
-
-class InlineBackend:
-    """Runs jobs one after another in this process (workers=1, tiny images)."""
-
-    size = 1
-
-    def __init__(self, open_view):
-        self._open_view = open_view
-
-    def run(self, jobs, on_result, should_cancel=None, log=None):
-        for index, job in enumerate(jobs):
-            if should_cancel is not None and should_cancel():
-                raise Cancelled("cancelled by the caller")
-            on_result(index, self.run_one(job))
-
-    def run_one(self, job):
-        """Compute one job here; a failure raises WorkerError, as from a worker."""
-        return run_in_this_process(job, self._open_view)
-
-    def close(self):
-        pass
-
-
-class ThreadBackend:
-    """Runs jobs on threads of this process, for filters that release the GIL.
-
-    No process to start, no page to map twice: the threads see the caller's own views.
-    On an error or a cancel, queued jobs are dropped; running ones (a tile each) finish,
-    since a thread cannot be killed.
-    """
-
-    def __init__(self, size, open_view):
-        self.size = size
-        self._open_view = open_view
-        self._executor = None
-
-    def run(self, jobs, on_result, should_cancel=None, log=None):
-        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="tilewise")
-        pending = deque(enumerate(jobs))
-        running = {}
-        try:
-            while pending or running:
-                while pending and len(running) < QUEUE_DEPTH * self.size:
-                    index, job = pending.popleft()
-                    running[self._executor.submit(run_in_this_process, job,
-                                                 self._open_view)] = (index, job)
-                done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-                for future in done:
-                    index, job = running.pop(future)
-                    on_result(index, future.result())
-                if should_cancel is not None and should_cancel():
-                    raise Cancelled("cancelled by the caller")
-        except BaseException:
-            for future in running:
-                future.cancel()
-            wait(running)  # running tiles write into outputs the caller is about to free
-            raise
-
-
-    def close(self):
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
 
 
 @contextmanager
@@ -317,7 +223,7 @@ class ProcessPool:
                 "TILEWISE_PYTHON to a Python of the same version, or use workers=1.")
         hint = crash_hint(code)
         return WorkerCrashed(f"worker process {worker.process.pid} {how} while running "
-                             f"{_describe(job)}. {hint}")
+                             f"{describe(job)}. {hint}")
 
     def _discard(self, worker, kill=False):
         if worker in self._workers:

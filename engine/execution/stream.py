@@ -8,12 +8,7 @@ for bit), and writes the strip's core rows. Reading strip k + 1 and writing stri
 go on in threads while strip k is computed, so at most three strips are alive: memory
 is bounded by the strips, not by the image.
 
-Tiles are shaped for the margin: a filter that reaches far (FillNodata's search distance)
-gets tiles ``ROWS_PER_MARGIN`` margins tall and as wide as the image allows with one per
-worker across, which recompute about ``2 / ROWS_PER_MARGIN`` of their pixels in rows (13 %
-at 15) plus a little in columns, where square tiles of ten margins recompute 44 %. Small
-margins keep the cache-sized tiles of the in-memory runs. Where the budget is short, tiles
-get as tall as a strip of the budget allows, and no taller.
+The tiles and strips are planned in ``tiling.strips``.
 """
 
 import math
@@ -21,7 +16,6 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,90 +25,8 @@ from ..core.filter import check_input_count
 from ..plan.checks import check_step
 from ..io.rasterio_io import RasterWriter, read_into, read_profile, refuse_writing_over
 from .tasks import TileJob
-from ..tiling.tiles import ROWS_PER_MARGIN, SMALL_MARGIN, Tile, make_tiles, tile_shape_for
-
-STRIPS_IN_FLIGHT = 3     # one being read, one computed, one written
-MIN_STRIPS = 4           # enough strips for reading and writing to overlap the computing
-
-
-@dataclass(frozen=True)
-class Strip:
-    """Rows ``[row0, row1)`` of the image are computed here from buffer rows
-    ``[read0, read1)``; ``tiles`` are in image coordinates."""
-
-    index: int
-    row0: int
-    row1: int
-    read0: int
-    read1: int
-    tiles: tuple
-
-    @property
-    def read_rows(self):
-        return self.read1 - self.read0
-
-    def local(self, tile):
-        """``tile`` with its rows counted from the strip buffer's first row."""
-        shift = self.read0
-        return Tile(tile.index, tile.row0 - shift, tile.row1 - shift, tile.col0, tile.col1,
-                    tile.rrow0 - shift, tile.rrow1 - shift, tile.rcol0, tile.rcol1, shift)
-
-
-def plan_tiles(height, width, margin, workers, bytes_per_pixel, memory_budget, tile_size=0,
-               strip_pixel_bytes=0):
-    """Tiles for a streamed run (see the module docstring for their shape).
-
-    ``bytes_per_pixel``: what a tile holds per pixel while computed (bands, temporaries);
-    ``strip_pixel_bytes``: what a strip buffer holds per pixel (input and output bands).
-    A row of tiles always fits a strip of the budget: their core is at most the rows that
-    STRIPS_IN_FLIGHT strips of the image's width hold, less the margins.
-    """
-    reach = min(margin, height)  # rows a strip reads around its core (windows clip)
-    max_core = height
-    if strip_pixel_bytes:
-        budget_rows = memory_budget // (STRIPS_IN_FLIGHT * strip_pixel_bytes * width)
-        max_core = max(1, budget_rows - 2 * reach)
-    if tile_size or margin <= SMALL_MARGIN:
-        rows, cols = tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel,
-                                    memory_budget)
-        return make_tiles(height, width, margin, (min(rows, max_core), cols))
-    rows = min(ROWS_PER_MARGIN * reach, max(1, math.ceil(height / MIN_STRIPS)), max_core)
-    # one tile per worker across: a strip, even of one row of tiles, keeps them all busy
-    cols = math.ceil(width / workers) if workers > 1 else width
-    per_worker = memory_budget / (2 * max(1, workers))  # tiles next to the strips
-    while cols > 1 and min(height, rows + 2 * margin) * min(width, cols + 2 * margin) * \
-            bytes_per_pixel > per_worker:
-        cols = math.ceil(cols / 2)
-    return make_tiles(height, width, margin, (rows, cols))
-
-
-def plan_strips(tiles, height, bytes_per_row, memory_budget, workers):
-    """Group consecutive rows of ``tiles`` into strips whose buffers, STRIPS_IN_FLIGHT at
-    a time, fit ``memory_budget``; each strip holds at least ``workers`` tiles where the
-    image allows, and there are MIN_STRIPS strips or more where the tiles allow."""
-    rows = []  # (row0, row1, read0, read1, tiles) per row of tiles
-    for tile in tiles:
-        if rows and rows[-1][0] == tile.row0:
-            r0, r1, q0, q1, group = rows[-1]
-            rows[-1] = (r0, r1, min(q0, tile.rrow0), max(q1, tile.rrow1), group + [tile])
-        else:
-            rows.append((tile.row0, tile.row1, tile.rrow0, tile.rrow1, [tile]))
-    budget_rows = memory_budget // max(1, STRIPS_IN_FLIGHT * bytes_per_row)
-    per_strip = max(1, math.ceil(len(tiles) / MIN_STRIPS))
-    strips, current = [], None
-    for r0, r1, q0, q1, group in rows:
-        if current is not None:
-            c0, c1, cq0, cq1, ctiles = current
-            fits = max(cq1, q1) - cq0 <= budget_rows
-            wanted = len(ctiles) < max(workers, 1) or len(ctiles) + len(group) <= per_strip
-            if fits and wanted:
-                current = (c0, r1, cq0, max(cq1, q1), ctiles + group)
-                continue
-            strips.append(current)
-        current = (r0, r1, q0, q1, list(group))
-    strips.append(current)
-    return [Strip(i, r0, r1, q0, q1, tuple(t)) for i, (r0, r1, q0, q1, t) in enumerate(strips)]
-
+from ..tiling.strips import (STRIPS_IN_FLIGHT, minimum_budget, plan_strips, plan_tiles,
+                             strip_bytes)
 
 @contextmanager
 def bounded_gdal_cache(budget):
@@ -142,16 +54,6 @@ def gdal_cache_bytes(budget):
     """GDAL's block cache during a stream: an eighth of the budget, at least 16 MiB (a
     quarter of the budget at most)."""
     return min(max(GDAL_CACHE_FLOOR, budget // 8), budget // 4)
-
-
-def strip_bytes(strips, bytes_per_row):
-    """Bytes of the largest strip's buffers."""
-    return max(s.read_rows for s in strips) * bytes_per_row
-
-
-def minimum_budget(margin, width, bytes_per_row_pixel):
-    """The smallest memory budget a streamed run of this margin can work in (bytes)."""
-    return STRIPS_IN_FLIGHT * (2 * margin + 1) * width * bytes_per_row_pixel
 
 
 def check_sources(op, sources, params):
@@ -298,4 +200,4 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     return [os.path.abspath(os.fspath(t)) for t in targets]
 
 
-__all__ = ["Strip", "minimum_budget", "plan_strips", "plan_tiles", "stream"]
+__all__ = ["check_sources", "stream"]

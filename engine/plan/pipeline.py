@@ -20,6 +20,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.filter import Filter
 from ..core.profile import check_same_grid
+from ..tiling.windows import crop, grow
 from .checks import check_step
 
 FUSE_MARGIN_LIMIT = 0.25  # of the image's larger side
@@ -157,27 +158,16 @@ def plan(pipeline, profiles, keep=None):
                 max(need.get(n, 0) for n in pipeline.inputs), first.height, first.width)
 
 
-def _grow(tile, by, height, width):
-    """The tile's core grown by ``by`` pixels, clipped to the image: (row0, row1, col0, col1)."""
-    return (max(0, tile.row0 - by), min(height, tile.row1 + by),
-            max(0, tile.col0 - by), min(width, tile.col1 + by))
-
-
-def _crop(array, window, to):
-    """``array`` covers ``window``; the part covering ``to`` (inside it)."""
-    return array[:, to[0] - window[0]:to[1] - window[0], to[2] - window[2]:to[3] - window[2]]
-
-
 def _fused(buffers, profiles, params, tile):
     """Run every step of ``params["plan"]`` on one tile; return the kept outputs' cores."""
     p = params["plan"]
     tile = tile.absolute()  # a strip's tile counts rows from the strip: windows need the image's
-    read = (tile.rrow0, tile.rrow1, tile.rcol0, tile.rcol1)
+    read = tile.read
     have = {name: (buffer, read) for name, buffer in zip(p.inputs, buffers)}
     for step in p.steps:
-        out_window = _grow(tile, step.reach, p.height, p.width)
-        in_window = _grow(tile, step.reach + step.margin, p.height, p.width)
-        ins = [_crop(have[n][0], have[n][1], in_window) for n in step.inputs]
+        out_window = grow(tile.core, step.reach, p.height, p.width)
+        in_window = grow(tile.core, step.reach + step.margin, p.height, p.width)
+        ins = [crop(have[n][0], have[n][1], in_window) for n in step.inputs]
         shape = (in_window[1] - in_window[0], in_window[3] - in_window[2])
         tile_profiles = [p.profile_of(n).window(in_window[0], in_window[2], *shape)
                          for n in step.inputs]
@@ -197,9 +187,22 @@ def _fused(buffers, profiles, params, tile):
                     raise TypeError(f"step {step.name!r} returned {result.dtype}, declared "
                                     f"{profile.dtype}")
                 result = result.astype(profile.dtype)
-            have[name] = (_crop(result, in_window, out_window), out_window)
-    core = (tile.row0, tile.row1, tile.col0, tile.col1)
-    return [_crop(have[n][0], have[n][1], core) for n in p.keep]
+            have[name] = (crop(result, in_window, out_window), out_window)
+    return [crop(have[n][0], have[n][1], tile.core) for n in p.keep]
+
+
+def pipeline_inputs(pipeline, inputs):
+    """A Pipeline's inputs in its order, from a dict by input name or a list."""
+    if not isinstance(pipeline, Pipeline):
+        raise InputError("pipeline", f"expected a Pipeline, got {type(pipeline).__name__}")
+    if not isinstance(inputs, dict):
+        return inputs
+    unknown = sorted(set(inputs) - set(pipeline.inputs))
+    missing = [n for n in pipeline.inputs if n not in inputs]
+    if unknown or missing:
+        raise InputError("inputs", f"the pipeline's inputs are {list(pipeline.inputs)}; "
+                         f"missing {missing}, unknown {unknown}")
+    return [inputs[n] for n in pipeline.inputs]
 
 
 def fused_filter(p):

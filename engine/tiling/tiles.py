@@ -9,13 +9,16 @@ overlapping or out-of-range tile, for every shape from 1x1 up.
 import math
 from dataclasses import dataclass
 
+from ..core.environment import default_memory_budget
 from ..core.errors import InputError
+from .windows import grow, shift_rows
 
 TARGET_TILE_PIXELS = 2**18  # 1 MiB of float32, 2 MiB per float64 temporary: about L2 size;
 # on 36 Mpx with 2 workers, mean, NDVI, gaussian and statistics ran 2-11 % faster than with
 # 2**17 and 1-16 % faster than with 2**19
 MARGIN_FACTOR = 10          # a tile is at least this many margins across (overlap <= ~45 %)
 TILES_PER_WORKER = 4        # enough tiles for the workers to finish together
+TEMP_FACTOR = 3             # float64 temporaries a filter may hold per tile pixel and band
 
 
 @dataclass(frozen=True)
@@ -33,13 +36,26 @@ class Tile:
     rcol1: int
     row_offset: int = 0  # rows are counted from this image row (a strip's buffer)
 
+    @property
+    def core(self):
+        """The core as a window (row0, row1, col0, col1)."""
+        return (self.row0, self.row1, self.col0, self.col1)
+
+    @property
+    def read(self):
+        """The read window (row0, row1, col0, col1)."""
+        return (self.rrow0, self.rrow1, self.rcol0, self.rcol1)
+
+    def counted_from(self, row):
+        """This tile with its rows counted from image row ``row`` (a strip buffer's first
+        row; 0: the image's)."""
+        shift = self.row_offset - row
+        return Tile(self.index, *shift_rows(self.core, shift), *shift_rows(self.read, shift),
+                    row)
+
     def absolute(self):
         """This tile with its rows counted from the image's first row."""
-        if not self.row_offset:
-            return self
-        shift = self.row_offset
-        return Tile(self.index, self.row0 + shift, self.row1 + shift, self.col0, self.col1,
-                    self.rrow0 + shift, self.rrow1 + shift, self.rcol0, self.rcol1)
+        return self.counted_from(0) if self.row_offset else self
 
     @property
     def read_shape(self):
@@ -81,9 +97,8 @@ def make_tiles(height, width, margin, tile_shape):
     tiles = []
     for r0, r1 in split(height, rows):
         for c0, c1 in split(width, cols):
-            tiles.append(Tile(len(tiles), r0, r1, c0, c1,
-                              max(0, r0 - margin), min(height, r1 + margin),
-                              max(0, c0 - margin), min(width, c1 + margin)))
+            core = (r0, r1, c0, c1)
+            tiles.append(Tile(len(tiles), *core, *grow(core, margin, height, width)))
     return tiles
 
 
@@ -155,3 +170,19 @@ def tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel, m
         raise InputError("tile_size", f"must be 0 (auto) or a positive number of pixels, "
                          f"got {tile_size!r}")
     return (min(int(tile_size), height), min(int(tile_size), width))
+
+
+def bytes_per_pixel(profiles):
+    """Bytes a tile holds per pixel for these input and output profiles: their bands plus
+    TEMP_FACTOR float64 temporaries each."""
+    import numpy as np
+    return sum(p.count * np.dtype(p.dtype).itemsize + TEMP_FACTOR * 8 for p in profiles)
+
+
+def tiles_for(height, width, margin, workers, tile_size=0, bytes_per_pixel=32,
+              memory_budget=None):
+    """The tiles an Engine would use (for inspection and tests)."""
+    memory_budget = memory_budget or default_memory_budget()
+    shape = tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel,
+                           memory_budget)
+    return make_tiles(height, width, margin, shape)
