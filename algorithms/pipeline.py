@@ -3,11 +3,11 @@
 The file names the pipeline's raster inputs, its steps (each a Tilewise algorithm with its QGIS
 parameters, raster parameters naming inputs or earlier steps) and the outputs to write. Reading
 it is :mod:`.pipeline_document` (format in ``FORMAT_HELP`` and ``docs/pipelines.md``); checking
-it and building the engine ``Pipeline`` is :mod:`.pipeline_compile`, every problem reported at
-once, each with its step. This module is the QGIS algorithm: it checks in
-``checkParameterValues`` and runs the chain with ``Engine.run`` (fused into one pass over the
-tiles when valid and worth it, or as asked by FUSE). Only the requested outputs are written, as
-``<name>.tif`` in OUTPUT_FOLDER.
+it and building the engine ``Pipeline`` is :mod:`.pipeline_compile` (the driver of the
+``pipeline_*`` modules), every problem reported at once, each with its step. This module is the
+QGIS algorithm: it checks in ``checkParameterValues`` and runs the chain with ``Engine.run``
+(fused into one pass over the tiles when valid and worth it, or as asked by FUSE). Only the
+requested outputs are written, as ``<name>.tif`` in OUTPUT_FOLDER.
 """
 
 import os
@@ -33,7 +33,6 @@ from .help import help_string, help_url
 from .checks import file_path, same_file
 from .feedback import FeedbackBridge
 from .pipeline_compile import CompiledPipeline, compile_pipeline
-from .pipeline_compile import _convert_value  # noqa: F401 - re-exported for the tests
 from .pipeline_document import (FORMAT_HELP, PipelineErrors, parse_pipeline_text,
                                 read_pipeline_file, tr)
 
