@@ -3,11 +3,12 @@
 The file names the pipeline's raster inputs, its steps (each a Tilewise algorithm with its QGIS
 parameters, raster parameters naming inputs or earlier steps) and the outputs to write. Reading
 it is :mod:`.pipeline_document` (format in ``FORMAT_HELP`` and ``docs/pipelines.md``); checking
-it and building the engine ``Pipeline`` is :mod:`.pipeline_compile`, every problem reported at
-once, each with its step. This module is the QGIS algorithm: it checks in
-``checkParameterValues`` and runs the chain with ``Engine.run`` (fused into one pass over the
-tiles when valid and worth it, or as asked by FUSE). Only the requested outputs are written, as
-``<name>.tif`` in OUTPUT_FOLDER.
+it and building the engine ``Pipeline`` is :mod:`.pipeline_compile` (the driver of the
+``pipeline_*`` modules), every problem reported at once, each with its step. This module is the
+QGIS algorithm: it presents itself as the other Tilewise algorithms do (their base's methods),
+checks in ``checkParameterValues`` and runs the chain with ``Engine.run`` (fused into one pass
+over the tiles when valid and worth it, or as asked by FUSE). Only the requested outputs are
+written, as ``<name>.tif`` in OUTPUT_FOLDER.
 """
 
 import os
@@ -22,18 +23,15 @@ from qgis.core import (QgsProcessing,
                        QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterMultipleLayers,
                        QgsProcessingParameterString)
-from qgis.PyQt.QtGui import QIcon
 
 from ..engine import (Cancelled, Engine, InputError, TilewiseError, check_options, default_cache,
                       default_session)
-from .base import (ICON_PATH, advanced_parameters, cog_available, engine_memory_budget,
+from .base import (TilewiseAlgorithm, advanced_parameters, cog_available, engine_memory_budget,
                    memory_budget, streams_from)
 from .boundary import ErrorBoundary
-from .help import help_string, help_url
 from .checks import file_path, same_file
 from .feedback import FeedbackBridge
 from .pipeline_compile import CompiledPipeline, compile_pipeline
-from .pipeline_compile import _convert_value  # noqa: F401 - re-exported for the tests
 from .pipeline_document import (FORMAT_HELP, PipelineErrors, parse_pipeline_text,
                                 read_pipeline_file, tr)
 
@@ -64,8 +62,14 @@ class PipelineAlgorithm(ErrorBoundary, QgsProcessingAlgorithm):
         self._folder = None
         self._fuse = None
 
-    def createInstance(self):
-        return type(self)()
+    # Not a TilewiseAlgorithm (no engineStep, checks and run of its own), but presented as one:
+    # the same instance factory, icon, help page and (empty) short description, the base's code.
+    createInstance = TilewiseAlgorithm.createInstance
+    icon = TilewiseAlgorithm.icon
+    svgIconPath = TilewiseAlgorithm.svgIconPath
+    shortDescription = TilewiseAlgorithm.shortDescription
+    shortHelpString = TilewiseAlgorithm.shortHelpString
+    helpUrl = TilewiseAlgorithm.helpUrl
 
     def tr(self, string):
         return tr(string)
@@ -84,20 +88,6 @@ class PipelineAlgorithm(ErrorBoundary, QgsProcessingAlgorithm):
 
     def tags(self):
         return self.tr("pipeline,chain,model,workflow,fused,in memory,batch").split(",")
-
-    def icon(self):
-        return QIcon(ICON_PATH)
-
-    def svgIconPath(self):
-        return ICON_PATH
-
-    def shortDescription(self):
-        # empty, as the other algorithms': qgis_process help would print the first sentence
-        # of shortHelpString twice
-        return ""
-
-    def helpUrl(self):
-        return help_url(self)
 
     def helpText(self):
         """What the algorithm does and its own parameters (by id: ``help_string`` shows the
@@ -118,9 +108,6 @@ class PipelineAlgorithm(ErrorBoundary, QgsProcessingAlgorithm):
             "OUTPUTS (result): the files written.") + "\n" + self.tr(FORMAT_HELP) + "\n" + \
             self.tr("Examples: resources/pipelines/ in the plugin folder. Documentation: "
                     "docs/pipelines.md.")
-
-    def shortHelpString(self):
-        return help_string(self)
 
     def initAlgorithm(self, config=None):
         pipeline = QgsProcessingParameterFile(

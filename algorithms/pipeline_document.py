@@ -1,7 +1,8 @@
-"""The pipeline document: its format (keys, names, help text) and reading it from JSON or YAML.
+"""The pipeline document: its format (keys, names, help text), reading it from JSON or YAML,
+and the checks of its shape (keys, names, the types of ``inputs``, ``steps`` and ``outputs``).
 
-Parsing only turns text into Python values; what they mean is checked by
-:mod:`.pipeline_compile`.
+Parsing only turns text into Python values; what they mean (algorithms, parameters, references,
+the engine's checks) is checked by :mod:`.pipeline_compile` and the modules it drives.
 """
 
 import json
@@ -101,3 +102,82 @@ def read_pipeline_file(path):
     extension = os.path.splitext(path)[1].lower()
     kind = "yaml" if extension in (".yaml", ".yml") else "json" if extension == ".json" else None
     return parse_pipeline_text(text, kind), os.path.dirname(os.path.abspath(path))
+
+
+# --- the document's shape ---------------------------------------------------------------------
+
+
+def document_errors(document):
+    """Problems of the document's top level: not a mapping, or keys it does not know."""
+    if not isinstance(document, dict):
+        return [tr("pipeline: expected a mapping with 'inputs', 'steps' and 'outputs', got {}"
+                   ).format(type(document).__name__)]
+    return [tr("pipeline: unknown key '{}' (known: {})").format(key, ", ".join(TOP_KEYS))
+            for key in document if key not in TOP_KEYS]
+
+
+def input_entries(raw_inputs, errors):
+    """(name, path or None) of each entry of the document's ``inputs``."""
+    entries = []
+    if isinstance(raw_inputs, dict):
+        entries = list(raw_inputs.items())
+    elif isinstance(raw_inputs, list):
+        for i, item in enumerate(raw_inputs):
+            if isinstance(item, str):
+                entries.append((item, None))
+            elif isinstance(item, dict) and set(item) <= {"name", "path"} and "name" in item:
+                entries.append((item["name"], item.get("path")))
+            else:
+                errors.append(tr("inputs: entry {} must be a name or {{\"name\": ..., "
+                                 "\"path\": ...}}, got {}").format(i + 1, json.dumps(item)))
+    elif raw_inputs is not None:
+        errors.append(tr("inputs: expected a list of names, got {}").format(json.dumps(raw_inputs)))
+    if raw_inputs is None or raw_inputs == [] or raw_inputs == {}:
+        errors.append(tr("inputs: the pipeline names no input raster"))
+    return entries
+
+
+def step_label(step, index):
+    """How messages name a step: by its name, else by its number."""
+    name = step.get("name") if isinstance(step, dict) else None
+    return tr("step '{}'").format(name) if isinstance(name, str) and name else \
+        tr("step #{}").format(index + 1)
+
+
+def step_header(step, index, input_names, position):
+    """(name or None, parameters, problems) from a step's keys, name and parameters;
+    ``position`` maps each step name to the index of its first step."""
+    problems = [tr("unknown key '{}' (known: {})").format(key, ", ".join(STEP_KEYS))
+                for key in step if key not in STEP_KEYS]
+    name = step.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        problems.append(tr("'name' must be a name (letters, digits, _ . -, not starting "
+                           "with a digit), got {}").format(json.dumps(name)))
+        name = None
+    elif name in input_names:
+        problems.append(tr("the name '{}' is already a pipeline input").format(name))
+    elif position.get(name) != index:
+        problems.append(tr("the name '{}' is already used by step #{}").format(
+            name, position[name] + 1))
+    parameters = step.get("parameters")
+    if parameters is None:
+        parameters = {}
+    if not isinstance(parameters, dict):
+        problems.append(tr("'parameters' must be a mapping, got {}").format(
+            json.dumps(parameters)))
+        parameters = {}
+    return name, parameters, problems
+
+
+def output_names(raw_outputs, step_names, errors):
+    """The document's ``outputs`` as a list (a name alone, or None for the last step)."""
+    names = raw_outputs
+    if names is None:
+        names = [step_names[-1]] if step_names and step_names[-1] else []
+    elif isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list) or not names:
+        errors.append(tr("outputs: expected a non-empty list of step names, got {}").format(
+            json.dumps(raw_outputs)))
+        return []
+    return names

@@ -350,7 +350,8 @@ def test_examples_equal_their_steps_one_by_one(plugin, processing, dem, tmp_path
     processing.run (every step written to a file, raster parameters naming those files)."""
     from qgis.core import QgsApplication
 
-    from tilewise.algorithms.pipeline import _convert_value, read_pipeline_file
+    from tilewise.algorithms.pipeline import read_pipeline_file
+    from tilewise.algorithms.pipeline_parameters import convert_value
 
     path = qh.REPO_ROOT / "resources" / "pipelines" / example
     document, _ = read_pipeline_file(str(path))
@@ -371,7 +372,7 @@ def test_examples_equal_their_steps_one_by_one(plugin, processing, dem, tmp_path
             elif isinstance(value, str) and value in files:
                 parameters[key] = files[value]
             else:
-                parameters[key] = _convert_value(alg.parameterDefinition(key), value)[0]
+                parameters[key] = convert_value(alg.parameterDefinition(key), value)[0]
         files[step["name"]] = str(by_hand / f"{step['name']}.tif")
         run(processing, step["algorithm"], OUTPUT=files[step["name"]], **parameters, **advanced)
     for fuse in (1, 2):
