@@ -28,24 +28,11 @@ class BandMath(TilewiseAlgorithm):
                          "path": INPUTS, "inputs": INPUTS, "expression": EXPRESSION,
                          "dtype": OUTPUT_TYPE, "nodata": NODATA}
 
-    def name(self):
-        return "bandmath"
-
-    def displayName(self):
-        return self.tr("Band math")
-
-    def group(self):
-        return self.tr("Band math")
-
-    def groupId(self):
-        return "bandmath"
-
-    def tags(self):
-        return self.tr("band math,raster calculator,calculator,expression,ndvi,index,formula,"
-                       "map algebra").split(",")
-
-    def outputDescription(self):
-        return self.tr("Result")
+    ID = "bandmath"
+    DISPLAY_NAME = "Band math"
+    GROUP = "bandmath"
+    TAGS = "band math,raster calculator,calculator,expression,ndvi,index,formula,map algebra"
+    OUTPUT_LABEL = "Result"
 
     def helpText(self):
         types = ", ".join("{} = {}".format(i, label) for i, (label, _) in enumerate(OUTPUT_TYPES))

@@ -1,15 +1,16 @@
-"""Shared base of the Tilewise algorithms: parameters, engine run, outputs, error mapping.
+"""Shared base of the Tilewise algorithms: identity, parameters, engine run, outputs, errors.
 
-Subclasses declare their parameters (``initParameters``), help (``helpText``), extra checks
-(``parameterErrors``) and the engine step (``engineStep``). The parameter checks live in
-:mod:`.checks` (a mixin). Layers are resolved to file paths in ``prepareAlgorithm`` (main
-thread); ``processAlgorithm`` may run in a worker thread and only talks to the engine and the
-feedback.
+Subclasses declare who they are (``ID``, ``DISPLAY_NAME``, ``GROUP``, ``TAGS``,
+``OUTPUT_LABEL``: ``AlgorithmIdentity``), their parameters (``initParameters``), help
+(``helpText``), extra checks (``parameterErrors``) and the engine step (``engineStep``). The
+parameter checks live in :mod:`.checks` (a mixin), the advanced parameters in :mod:`.advanced`.
+Layers are resolved to file paths in ``prepareAlgorithm`` (main thread); ``processAlgorithm``
+may run in a worker thread and only talks to the engine and the feedback.
 
 Raster inputs (``RASTER_INPUTS``) are single raster layers or multiple-layer parameters (their
 layers are engine inputs in the order given). An algorithm with ``RASTER_OUTPUT = False``
-(statistics) has no OUTPUT raster, OPTIONS or COG: it overrides ``runEngine`` and
-``writeResults`` and declares its own outputs in ``initOutputs``.
+(statistics, the vector algorithms) has no OUTPUT raster, OPTIONS or COG: it overrides
+``runEngine`` and ``writeResults`` and declares its own outputs in ``initOutputs``.
 """
 
 import os
@@ -18,17 +19,17 @@ from itertools import chain
 from qgis.core import (QgsProcessingAlgorithm,
                        QgsProcessingException,
                        QgsProcessingParameterBand,
-                       QgsProcessingParameterBoolean,
                        QgsProcessingParameterDefinition,
-                       QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterDestination,
-                       QgsProcessingParameterRasterLayer,
-                       QgsProcessingParameterString)
+                       QgsProcessingParameterRasterLayer)
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine import (Cancelled, Engine, InputError, TilewiseError, default_cache, default_session,
-                      env_choice, parse_options)
+                      parse_options)
+# re-exported: tilewise:pipeline takes them from here
+from .advanced import (advanced_parameters, cog_available, engine_memory_budget,  # noqa: F401
+                       memory_budget, streams_from)
 from .boundary import ErrorBoundary
 from .checks import (OUTPUT_EXTENSIONS, UNSUPPORTED_DATA_TYPES, ParameterChecks,  # noqa: F401
                      file_path)
@@ -37,78 +38,76 @@ from .help import help_string, help_url
 
 ICON_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icon.svg")
 
-
-def cog_available():
-    """True when GDAL has the COG driver (GDAL >= 3.1)."""
-    from osgeo import gdal
-
-    return gdal.GetDriverByName("COG") is not None
-
-
-# The help shared by every algorithm (advanced parameters, tiling, performance) is one section,
-# "Performance and tiling", in .help (docs/help/performance.html); see help_string there.
-
-
-def advanced_parameters(alg, raster_output=True):
-    """WORKERS, TILE_SIZE, MEMORY and, for raster outputs, OPTIONS and COG of ``alg``.
-
-    Optional with defaults, so that models need not set them (the modeler flags every
-    mandatory parameter a step leaves unset). WORKERS' default is the provider setting
-    (Processing > Options > Providers > Tilewise), read when the algorithm is created.
-    """
-    from ..provider.settings import default_workers
-
-    workers = QgsProcessingParameterNumber(
-        "WORKERS", alg.tr("Workers (0 = all CPU cores)"),
-        type=QgsProcessingParameterNumber.Integer, defaultValue=default_workers(),
-        optional=True, minValue=0)
-    tile_size = QgsProcessingParameterNumber(
-        "TILE_SIZE", alg.tr("Tile size in pixels (0 = automatic)"),
-        type=QgsProcessingParameterNumber.Integer, defaultValue=0, optional=True, minValue=0)
-    memory = QgsProcessingParameterNumber(
-        "MEMORY", alg.tr("Memory budget in MiB (0 = the provider setting, else a quarter of "
-                         "RAM)"),
-        type=QgsProcessingParameterNumber.Integer, defaultValue=0, optional=True, minValue=0)
-    if not raster_output:
-        return [workers, tile_size, memory]
-    options = QgsProcessingParameterString(
-        "OPTIONS", alg.tr("Additional creation options"), defaultValue="", optional=True)
-    options.setMetadata({"widget_wrapper": {
-        "class": "processing.algs.gdal.ui.RasterOptionsWidget.RasterOptionsWidgetWrapper"}})
-    cog = QgsProcessingParameterBoolean(
-        "COG", alg.tr("Write a Cloud Optimized GeoTIFF (COG)"), defaultValue=False,
-        optional=True)
-    return [workers, tile_size, memory, options, cog]
+#: group id -> toolbox group name
+GROUPS = {
+    "smoothing": "Smoothing",
+    "focalstatistics": "Focal statistics",
+    "morphology": "Morphology",
+    "edges": "Edges and derivatives",
+    "terrain": "Terrain",
+    "bandmath": "Band math",
+    "statistics": "Statistics",
+    "nodata": "Nodata",
+    "custom": "Custom",
+    "pipelines": "Pipelines",
+    "vectors": "Vectors",
+}
 
 
-def memory_budget(alg, parameters, context):
-    """MEMORY in MiB, else the provider's memory setting; None for the engine's default."""
-    value = None
-    if alg.parameterDefinition("MEMORY") is not None and \
-            parameters.get("MEMORY") not in (None, ""):
-        value = alg.parameterAsDouble(parameters, "MEMORY", context)
-    if not value:
-        from ..provider.settings import memory_budget_mb
-        value = memory_budget_mb()
-    return value or None
+class AlgorithmIdentity:
+    """What a Tilewise algorithm says about itself, from class attributes: ``ID`` (its name),
+    ``DISPLAY_NAME``, ``GROUP`` (a key of ``GROUPS``), ``TAGS`` (comma-separated); and what
+    every Tilewise algorithm shares: the icon, the help (``helpText``, by ``.help``), no short
+    description, a new instance of its own class, translations in its class's context. A
+    mixin before ``QgsProcessingAlgorithm`` (tilewise:pipeline can take it too)."""
+
+    ID = None
+    DISPLAY_NAME = None
+    GROUP = None
+    TAGS = ""
+
+    def createInstance(self):
+        return type(self)()
+
+    def tr(self, string):
+        return QCoreApplication.translate(type(self).__name__, string)
+
+    def name(self):
+        return self.ID
+
+    def displayName(self):
+        return self.tr(self.DISPLAY_NAME)
+
+    def group(self):
+        return self.tr(GROUPS[self.GROUP])
+
+    def groupId(self):
+        return self.GROUP
+
+    def tags(self):
+        return [tag for tag in self.tr(self.TAGS).split(",") if tag]
+
+    def icon(self):
+        return QIcon(ICON_PATH)
+
+    def svgIconPath(self):
+        return ICON_PATH
+
+    def shortDescription(self):
+        # empty, as GDAL's algorithms: qgis_process help prints shortDescription and then
+        # shortHelpString, and the dialog shows only shortHelpString, which starts with it
+        return ""
+
+    def shortHelpString(self):
+        return help_string(self)
+
+    def helpUrl(self):
+        """The algorithm's page in docs/help/ (a local file; the dialog's Help button)."""
+        return help_url(self)
 
 
-def streams_from(eng, paths):
-    """Does a run reading the files ``paths`` stream them (engine.execution.stream)? Yes, unless one
-    is in the shared-memory cache (a model's intermediate: read from memory, not decoded
-    again); TILEWISE_STREAM=0 or 1 forces the answer."""
-    mode = env_choice("TILEWISE_STREAM", "auto", ("auto", "0", "1"))
-    if mode != "auto" or eng.cache is None:
-        return mode != "0"
-    return not any(eng.cache.holds(path) for path in paths)
-
-
-def engine_memory_budget(megabytes):
-    """The Engine's ``memory_budget`` for a budget in MiB (None: the engine's default)."""
-    return int(megabytes * 2**20) if megabytes else None
-
-
-class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
+class TilewiseAlgorithm(AlgorithmIdentity, ErrorBoundary, ParameterChecks,
+                        QgsProcessingAlgorithm):
     """Base of the Tilewise algorithms (in the style of QGIS's GdalAlgorithm)."""
 
     INPUT = "INPUT"
@@ -123,8 +122,11 @@ class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
     #: raster parameters handed to the engine (opened in this order); optional ones may be empty
     RASTER_INPUTS = (INPUT,)
 
-    #: False for algorithms whose results are not one raster (statistics)
+    #: False for algorithms whose results are not one raster (statistics, vectors)
     RASTER_OUTPUT = True
+
+    #: label of the OUTPUT raster parameter
+    OUTPUT_LABEL = ""
 
     #: engine parameter name -> QGIS parameter name, to name the culprit of an ``InputError``
     ENGINE_PARAMETERS = {
@@ -159,7 +161,7 @@ class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
 
     def outputDescription(self):
         """Label of the OUTPUT parameter."""
-        raise NotImplementedError
+        return self.tr(self.OUTPUT_LABEL)
 
     def helpText(self):
         """What the algorithm does and its own parameters, one paragraph per line."""
@@ -196,30 +198,6 @@ class TilewiseAlgorithm(ErrorBoundary, ParameterChecks, QgsProcessingAlgorithm):
         return {self.OUTPUT: self._output}
 
     # --- QgsProcessingAlgorithm ---------------------------------------------------------------
-
-    def createInstance(self):
-        return type(self)()
-
-    def tr(self, string):
-        return QCoreApplication.translate(type(self).__name__, string)
-
-    def icon(self):
-        return QIcon(ICON_PATH)
-
-    def svgIconPath(self):
-        return ICON_PATH
-
-    def shortDescription(self):
-        # empty, as GDAL's algorithms: qgis_process help prints shortDescription and then
-        # shortHelpString, and the dialog shows only shortHelpString, which starts with it
-        return ""
-
-    def shortHelpString(self):
-        return help_string(self)
-
-    def helpUrl(self):
-        """The algorithm's page in docs/help/ (a local file; the dialog's Help button)."""
-        return help_url(self)
 
     def initAlgorithm(self, config=None):
         self.initParameters()

@@ -11,22 +11,17 @@ from dataclasses import dataclass
 
 from qgis.core import (QgsProcessingParameterBoolean,
                        QgsProcessingParameterEnum,
-                       QgsProcessingParameterNumber)
+                       QgsProcessingParameterNumber,
+                       QgsProcessingParameterRasterLayer)
 
-from .base import TilewiseAlgorithm
+from .base import GROUPS, TilewiseAlgorithm  # noqa: F401 - GROUPS re-exported
 
-#: group id -> toolbox group name
-GROUPS = {
-    "smoothing": "Smoothing",
-    "focalstatistics": "Focal statistics",
-    "morphology": "Morphology",
-    "edges": "Edges and derivatives",
-    "terrain": "Terrain",
-    "bandmath": "Band math",
-    "statistics": "Statistics",
-    "nodata": "Nodata",
-    "custom": "Custom",
-}
+
+def odd_window(alg, name, parameters, context):
+    """A ``Param.check``: an integer window size must be odd."""
+    size = alg.parameterAsInt(parameters, name, context)
+    if size % 2 == 0:
+        yield alg.tr("the window size must be odd, got {}").format(size)
 
 
 @dataclass(frozen=True)
@@ -34,7 +29,11 @@ class Param:
     """One algorithm parameter and the engine keyword it feeds.
 
     ``kind``: "int", "double", "enum" (``choices`` = ((label, engine value), ...), default =
-    index) or "bool". ``help`` is the line of the help text after "NAME: ".
+    index), "bool" or "raster" (a further engine input after INPUT, left out when empty; its
+    ``engine`` is "inputs"). ``help`` is the line of the help text after "NAME: ".
+    ``read_as``: "double" for an integer parameter whose engine value is a float.
+    ``check``: ``check(alg, name, parameters, context)`` yields problems with the value (the
+    widgets cannot catch), before any work.
     """
 
     name: str
@@ -47,9 +46,13 @@ class Param:
     maximum: float = None
     choices: tuple = ()
     optional: bool = False
+    read_as: str = None
+    check: object = None
 
     def definition(self, alg):
         label = alg.tr(self.label)
+        if self.kind == "raster":
+            return QgsProcessingParameterRasterLayer(self.name, label, optional=self.optional)
         if self.kind == "enum":
             return QgsProcessingParameterEnum(
                 self.name, label, options=[alg.tr(text) for text, _ in self.choices],
@@ -66,14 +69,17 @@ class Param:
         return QgsProcessingParameterNumber(self.name, label, **kwargs)
 
     def value(self, alg, parameters, context):
-        """The engine value (None for an empty optional number)."""
-        if self.kind == "enum":
+        """The engine value (None for an empty optional number, and for a raster: an input)."""
+        kind = self.read_as or self.kind
+        if kind == "raster":
+            return None
+        if kind == "enum":
             return self.choices[alg.parameterAsEnum(parameters, self.name, context)][1]
-        if self.kind == "bool":
+        if kind == "bool":
             return alg.parameterAsBoolean(parameters, self.name, context)
         if self.optional and parameters.get(self.name) in (None, ""):
             return None
-        if self.kind == "int":
+        if kind == "int":
             return alg.parameterAsInt(parameters, self.name, context)
         return alg.parameterAsDouble(parameters, self.name, context)
 
@@ -89,40 +95,20 @@ class Param:
 class CatalogueAlgorithm(TilewiseAlgorithm):
     """An algorithm running one engine filter on INPUT; configured by class attributes."""
 
-    ID = None                 # algorithm name, e.g. "gaussianfilter"
-    DISPLAY_NAME = None
-    GROUP = None              # key of GROUPS
-    TAGS = ""                 # comma-separated
+    # ID, DISPLAY_NAME, GROUP (a key of GROUPS), TAGS, OUTPUT_LABEL: see TilewiseAlgorithm
     FILTER = None             # the engine Filter
     FIXED = {}                # engine parameters set by the algorithm itself
     PARAMS = ()               # Param rows
     ALL_BANDS = True          # BAND optional (empty = every band) or a single band (default 1)
+    BAND_HELP = None          # the help's BAND line (None: the ALL_BANDS one)
     DESCRIPTION = ""          # first help paragraph: what it does
-    OUTPUT_LABEL = ""
     OUTPUT_HELP = ""          # data type, nodata value, number of bands
     NODATA_HELP = ""          # how nodata pixels are handled
     NOTES = ""                # reference / border behaviour
 
-    def name(self):
-        return self.ID
-
-    def displayName(self):
-        return self.tr(self.DISPLAY_NAME)
-
-    def group(self):
-        return self.tr(GROUPS[self.GROUP])
-
-    def groupId(self):
-        return self.GROUP
-
-    def tags(self):
-        return [tag for tag in self.tr(self.TAGS).split(",") if tag]
-
-    def outputDescription(self):
-        return self.tr(self.OUTPUT_LABEL)
-
     def helpText(self):
-        band = (self.tr("BAND: the band to process; leave empty to process every band (the "
+        band = (self.tr(self.BAND_HELP) if self.BAND_HELP else
+                self.tr("BAND: the band to process; leave empty to process every band (the "
                         "output then has one band per input band).") if self.ALL_BANDS else
                 self.tr("BAND: the band to process (default 1); the output has this band only."))
         lines = [self.tr(self.DESCRIPTION), self.tr("INPUT: the raster layer."), band]
@@ -149,17 +135,29 @@ class CatalogueAlgorithm(TilewiseAlgorithm):
                 params[param.engine] = value
         return params
 
+    def parameterErrors(self, parameters, context):
+        for param in self.PARAMS:
+            if param.check is not None:
+                for problem in param.check(self, param.name, parameters, context):
+                    yield param.name, problem
+
     def engineStep(self, parameters, context):
-        return self.FILTER, [self.INPUT], self.engineParams(parameters, context)
+        """INPUT, then the raster Params given, in their order."""
+        names = [self.INPUT] + [param.name for param in self.PARAMS
+                                if param.kind == "raster" and parameters.get(param.name)]
+        return self.FILTER, names, self.engineParams(parameters, context)
 
 
 def filter_algorithm(class_name, base=CatalogueAlgorithm, **attributes):
     """A CatalogueAlgorithm subclass named ``class_name`` with ``attributes``; its
-    ENGINE_PARAMETERS map each Param's engine keyword to the Param's name."""
+    ENGINE_PARAMETERS map each Param's engine keyword to the Param's name, its RASTER_INPUTS
+    are INPUT and the raster Params."""
     params = attributes.get("PARAMS", base.PARAMS)
+    rasters = tuple(param.name for param in params if param.kind == "raster")
     # "output" stays OUTPUT (the engine's write errors): sobel's "output" is an enum, whose
     # values the engine never rejects
     engine_parameters = {**base.ENGINE_PARAMETERS,
                          **{param.engine: param.name for param in params
                             if param.engine != "output"}}
-    return type(class_name, (base,), {"ENGINE_PARAMETERS": engine_parameters, **attributes})
+    return type(class_name, (base,), {"ENGINE_PARAMETERS": engine_parameters,
+                                      "RASTER_INPUTS": (base.INPUT,) + rasters, **attributes})

@@ -27,23 +27,11 @@ class CustomFilter(TilewiseAlgorithm):
     #: a script's own parameter names (its check raises InputError(name, ...)) are in PARAMS
     OTHER_ENGINE_PARAMETERS = PARAMS
 
-    def name(self):
-        return "customfilter"
-
-    def displayName(self):
-        return self.tr("Custom Python filter")
-
-    def group(self):
-        return self.tr("Custom")
-
-    def groupId(self):
-        return "custom"
-
-    def tags(self):
-        return self.tr("custom,python,script,user,filter,code").split(",")
-
-    def outputDescription(self):
-        return self.tr("Filtered")
+    ID = "customfilter"
+    DISPLAY_NAME = "Custom Python filter"
+    GROUP = "custom"
+    TAGS = "custom,python,script,user,filter,code"
+    OUTPUT_LABEL = "Filtered"
 
     def helpText(self):
         return self.tr(

@@ -2,7 +2,6 @@
 
 import numpy as np
 from qgis.core import (QgsProcessing,
-                       QgsProcessingException,
                        QgsProcessingParameterBoolean,
                        QgsProcessingParameterFeatureSource,
                        QgsProcessingParameterNumber,
@@ -11,13 +10,12 @@ from qgis.core import (QgsProcessing,
                        QgsProcessingParameterString)
 
 from ..engine import InputError, Profile, check_options, parse_options, read_profile, vector
-from .base import TilewiseAlgorithm
 from .checks import OUTPUT_EXTENSIONS, file_path, same_file
-from .vectors import coordinate_transform, raster_crs, read_features
+from .vectorbase import VectorAlgorithm
+from .vectors import coordinate_transform, read_features
 
 
-class GeometryMask(TilewiseAlgorithm):
-    INPUT = "INPUT"
+class GeometryMask(VectorAlgorithm):
     VALID = "VALID"
     INVALID = "INVALID"
     RASTER_MASK = "RASTER_MASK"
@@ -25,31 +23,16 @@ class GeometryMask(TilewiseAlgorithm):
     VALID_VALUE = "VALID_VALUE"
     INVALID_VALUE = "INVALID_VALUE"
     ALL_TOUCHED = "ALL_TOUCHED"
-    OPTIONS = "OPTIONS"
-    OUTPUT = "OUTPUT"
 
-    RASTER_INPUTS = (RASTER_MASK,)   # INPUT only gives the grid: its pixels are never read
-    RASTER_OUTPUT = False
-    ENGINE_PARAMETERS = {**TilewiseAlgorithm.ENGINE_PARAMETERS, "path": RASTER_MASK,
+    ID = "geometrymask"
+    DISPLAY_NAME = "Geometry mask"
+    TAGS = "mask,validity,rasterize,burn,polygons,clouds,GRIDR,all touched"
+
+    RASTER_INPUTS = (RASTER_MASK,)   # INPUT (GRID) only gives the grid: its pixels are never read
+    ENGINE_PARAMETERS = {**VectorAlgorithm.ENGINE_PARAMETERS, "path": RASTER_MASK,
                          "inputs": RASTER_MASK, "raster_mask": RASTER_MASK,
                          "valid_value": VALID_VALUE, "invalid_value": INVALID_VALUE,
-                         "geometry": VALID, "options": OPTIONS, "output": OUTPUT}
-
-    def name(self):
-        return "geometrymask"
-
-    def displayName(self):
-        return self.tr("Geometry mask")
-
-    def group(self):
-        return self.tr("Vectors")
-
-    def groupId(self):
-        return "vectors"
-
-    def tags(self):
-        return self.tr("mask,validity,rasterize,burn,polygons,clouds,GRIDR,all touched"
-                       ).split(",")
+                         "geometry": VALID}
 
     def helpText(self):
         return self.tr(
@@ -141,23 +124,17 @@ class GeometryMask(TilewiseAlgorithm):
         except InputError as error:
             yield self.OPTIONS, error.message
 
-    def engineOps(self, parameters, context):
-        return []
-
     def prepareAlgorithm(self, parameters, context, feedback):
         ok = super().prepareAlgorithm(parameters, context, feedback)
-        layer, self._grid_profile = self._grid(parameters, context)
-        self._grid_crs = layer.crs()
+        self._grid_profile = self._grid(parameters, context)[1]
         return ok
 
     def _polygons(self, parameters, name, context, feedback):
         if not parameters.get(name):
             return None
-        source = self.parameterAsSource(parameters, name, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, name))
-        target = self._grid_crs if self._grid_crs.isValid() else raster_crs(self._grid_profile)
-        transform = coordinate_transform(source.sourceCrs(), target, context)
+        source = self.featureSource(parameters, name, context)
+        transform = coordinate_transform(source.sourceCrs(), self.gridCrs(self._grid_profile),
+                                         context)
         _, wkbs, _ = read_features(source, transform, feedback, name)
         return wkbs
 

@@ -27,36 +27,40 @@ class MorphologyAlgorithm(CatalogueAlgorithm):
              "for the two-pass operations (opening, closing, top-hats).")
 
 
-def _morphology(class_name, operation, title, what, grey_output, tags):
+def _morphology(operation, title, what, grey_output, tags):
+    """The algorithm of one operation; its class is named after the title (WhiteTopHat)."""
     return filter_algorithm(
-        class_name, base=MorphologyAlgorithm, ID=operation.replace("_", ""), DISPLAY_NAME=title,
+        title.title().replace(" ", "").replace("-", ""), base=MorphologyAlgorithm,
+        ID=operation.replace("_", ""), DISPLAY_NAME=title,
         TAGS="morphology,mathematical morphology,structuring element," + tags,
-        FIXED={"operation": operation}, OUTPUT_LABEL=title, DESCRIPTION=what,
+        FIXED={"operation": operation}, OUTPUT_LABEL=title, DESCRIPTION=title + ": " + what,
         OUTPUT_HELP=grey_output + " With BINARY: Byte (uint8) 0/1, nodata 255.")
 
 
 SAME = "grey-level: same data type and nodata value as the input."
 TOPHAT = ("grey-level: float32 (float64 for float64 input), same nodata value as the input "
           "(NaN if it has none).")
-Erosion = _morphology("Erosion", "erosion", "Erosion",
-                      "Erosion: each pixel becomes the minimum under the structuring element "
-                      "(shrinks bright areas).", SAME, "erosion,erode,minimum,shrink")
-Dilation = _morphology("Dilation", "dilation", "Dilation",
-                       "Dilation: each pixel becomes the maximum under the structuring element "
-                       "(grows bright areas).", SAME, "dilation,dilate,maximum,grow,buffer")
-Opening = _morphology("Opening", "opening", "Opening",
-                      "Opening: erosion then dilation (removes bright details smaller than "
-                      "the structuring element).", SAME, "opening,open,erosion,dilation")
-Closing = _morphology("Closing", "closing", "Closing",
-                      "Closing: dilation then erosion (fills dark gaps smaller than the "
-                      "structuring element).", SAME, "closing,close,dilation,erosion,gaps")
-WhiteTopHat = _morphology("WhiteTopHat", "white_tophat", "White top-hat",
-                          "White top-hat: the input minus its opening (bright details smaller "
-                          "than the structuring element).", TOPHAT,
-                          "white top-hat,tophat,top hat,bright features")
-BlackTopHat = _morphology("BlackTopHat", "black_tophat", "Black top-hat",
-                          "Black top-hat: the closing minus the input (dark details smaller "
-                          "than the structuring element).", TOPHAT,
-                          "black top-hat,tophat,top hat,bottom hat,dark features")
+#: (operation, title, what it does, grey-level output, tags), one row per algorithm
+OPERATIONS = (
+    ("erosion", "Erosion",
+     "each pixel becomes the minimum under the structuring element (shrinks bright areas).",
+     SAME, "erosion,erode,minimum,shrink"),
+    ("dilation", "Dilation",
+     "each pixel becomes the maximum under the structuring element (grows bright areas).",
+     SAME, "dilation,dilate,maximum,grow,buffer"),
+    ("opening", "Opening",
+     "erosion then dilation (removes bright details smaller than the structuring element).",
+     SAME, "opening,open,erosion,dilation"),
+    ("closing", "Closing",
+     "dilation then erosion (fills dark gaps smaller than the structuring element).",
+     SAME, "closing,close,dilation,erosion,gaps"),
+    ("white_tophat", "White top-hat",
+     "the input minus its opening (bright details smaller than the structuring element).",
+     TOPHAT, "white top-hat,tophat,top hat,bright features"),
+    ("black_tophat", "Black top-hat",
+     "the closing minus the input (dark details smaller than the structuring element).",
+     TOPHAT, "black top-hat,tophat,top hat,bottom hat,dark features"),
+)
 
-ALGORITHMS = [Erosion, Dilation, Opening, Closing, WhiteTopHat, BlackTopHat]
+ALGORITHMS = [_morphology(*row) for row in OPERATIONS]
+Erosion, Dilation, Opening, Closing, WhiteTopHat, BlackTopHat = ALGORITHMS

@@ -3,26 +3,19 @@
 import numpy as np
 from qgis.core import (QgsCsException,
                        QgsFeatureRequest,
-                       QgsField,
-                       QgsFields,
                        QgsPointXY,
                        QgsProcessing,
                        QgsProcessingException,
                        QgsProcessingParameterEnum,
-                       QgsProcessingParameterFeatureSink,
-                       QgsProcessingParameterFeatureSource,
                        QgsProcessingParameterNumber,
-                       QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterString,
                        QgsWkbTypes)
 from qgis.PyQt.QtCore import QVariant
 
 from ..engine import vector
-from .base import TilewiseAlgorithm
-from .vectors import (FAST_PATH_HELP, LATITUDE, LONGITUDE, SWATH_HELP, add_swath_parameters,
-                      coordinate_transform, fast_gpkg, points_of, raster_crs, read_arrow,
-                      sink_error, swath_arrays, swath_errors, wgs84, write_features,
-                      write_gpkg)
+from .vectorbase import FeatureAlgorithm, feature_engine_parameters
+from .vectors import (FAST_PATH_HELP, LATITUDE, LONGITUDE, SWATH_HELP, fast_gpkg, points_of,
+                      read_arrow, swath_errors)
 from .zonalstatistics import LABELS
 
 
@@ -37,37 +30,21 @@ def field_type(dtype):
     return QVariant.LongLong, "integer64"
 
 
-class SamplePoints(TilewiseAlgorithm):
-    INPUT = "INPUT"
+class SamplePoints(FeatureAlgorithm):
     RASTERCOPY = "RASTERCOPY"
-    COLUMN_PREFIX = "COLUMN_PREFIX"
     BUFFER = "BUFFER"
     BUFFER_STATISTIC = "BUFFER_STATISTIC"
-    OUTPUT = "OUTPUT"
 
-    LONGITUDE = LONGITUDE
-    LATITUDE = LATITUDE
+    ID = "samplepoints"
+    DISPLAY_NAME = "Sample raster values at points"
+    TAGS = "sample,points,extract,values,raster,vector,bands"
+    INPUT_LABEL = "Input point layer"
+    GEOMETRY = QgsProcessing.TypeVectorPoint
+    OUTPUT_LABEL = "Sampled"
 
+    GRID = RASTERCOPY
     RASTER_INPUTS = (RASTERCOPY, LONGITUDE, LATITUDE)
-    RASTER_OUTPUT = False
-    ENGINE_PARAMETERS = {**TilewiseAlgorithm.ENGINE_PARAMETERS, "path": RASTERCOPY,
-                         "inputs": RASTERCOPY, "geometry": INPUT, "geolocation": LONGITUDE,
-                         "output": OUTPUT}
-
-    def name(self):
-        return "samplepoints"
-
-    def displayName(self):
-        return self.tr("Sample raster values at points")
-
-    def group(self):
-        return self.tr("Vectors")
-
-    def groupId(self):
-        return "vectors"
-
-    def tags(self):
-        return self.tr("sample,points,extract,values,raster,vector,bands").split(",")
+    ENGINE_PARAMETERS = feature_engine_parameters(RASTERCOPY)
 
     def helpText(self):
         return self.tr(
@@ -92,24 +69,15 @@ class SamplePoints(TilewiseAlgorithm):
             " Each point then takes the value of the nearest pixel (great-circle distance); points farther than 1.5 times the "
             "median pixel spacing from every pixel get NULL.")
 
-    def initParameters(self):
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, self.tr("Input point layer"), [QgsProcessing.TypeVectorPoint]))
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            self.RASTERCOPY, self.tr("Raster layer")))
-        self.addParameter(QgsProcessingParameterString(
-            self.COLUMN_PREFIX, self.tr("Output column prefix"), "SAMPLE_"))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.BUFFER, self.tr("Buffer radius in the raster's CRS units (0 = no buffer)"),
-            QgsProcessingParameterNumber.Double, 0.0, minValue=0.0))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.BUFFER_STATISTIC, self.tr("Statistic over the buffer"),
-            [self.tr(label) for label in LABELS], defaultValue=2))
-        add_swath_parameters(self)
-
-    def initOutputs(self):
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Sampled"), QgsProcessing.TypeVectorPoint))
+    def fieldParameters(self):
+        return [
+            QgsProcessingParameterString(self.COLUMN_PREFIX, self.tr("Output column prefix"),
+                                         "SAMPLE_"),
+            QgsProcessingParameterNumber(
+                self.BUFFER, self.tr("Buffer radius in the raster's CRS units (0 = no buffer)"),
+                QgsProcessingParameterNumber.Double, 0.0, minValue=0.0),
+            QgsProcessingParameterEnum(self.BUFFER_STATISTIC, self.tr("Statistic over the buffer"),
+                                       [self.tr(label) for label in LABELS], defaultValue=2)]
 
     def _buffer(self, parameters, context):
         return self.parameterAsDouble(parameters, self.BUFFER, context)
@@ -123,25 +91,10 @@ class SamplePoints(TilewiseAlgorithm):
             return
         source = self.parameterAsSource(parameters, self.INPUT, context)
         layer = self.parameterAsRasterLayer(parameters, self.RASTERCOPY, context)
-        if source is None or layer is None:
-            return
-        prefix = self.parameterAsString(parameters, self.COLUMN_PREFIX, context)
-        names = set(source.fields().names())
-        for band in range(1, layer.bandCount() + 1):
-            if prefix + str(band) in names:
-                yield self.COLUMN_PREFIX, self.tr(
-                    "the input layer already has a field '{}'; choose another prefix"
-                ).format(prefix + str(band))
-                return
-
-    def engineOps(self, parameters, context):
-        return []
-
-    def prepareAlgorithm(self, parameters, context, feedback):
-        ok = super().prepareAlgorithm(parameters, context, feedback)
-        self._raster_crs = self.parameterAsRasterLayer(parameters, self.RASTERCOPY,
-                                                       context).crs()
-        return ok
+        if source is not None and layer is not None:
+            prefix = self.parameterAsString(parameters, self.COLUMN_PREFIX, context)
+            yield from self.existingFieldErrors(
+                source, [prefix + str(band) for band in range(1, layer.bandCount() + 1)])
 
     def _warn_multipart(self, bridge, fid, parts, count):
         if count <= 10:
@@ -202,15 +155,7 @@ class SamplePoints(TilewiseAlgorithm):
     def runEngine(self, eng, rasters, parameters, context, bridge):
         raster = rasters[self.RASTERCOPY]
         profile = raster.profile
-        source = self.parameterAsSource(parameters, self.INPUT, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        swath = swath_arrays(rasters, self._sources[self.RASTERCOPY], profile)
-        if swath is not None:
-            target = wgs84()
-        else:
-            target = self._raster_crs if self._raster_crs.isValid() else raster_crs(profile)
-        transform = coordinate_transform(source.sourceCrs(), target, context)
+        source, swath, transform = self.readSource(rasters, parameters, context)
         fast = fast_gpkg(self, parameters, context, self.INPUT, self.OUTPUT)
         if fast is not None:
             bridge.debug("Tilewise: GeoPackage fast path, {} -> {}".format(fast[0], fast[2]))
@@ -250,28 +195,10 @@ class SamplePoints(TilewiseAlgorithm):
         kind, type_name = field_type(profile.dtype)
         if self._buffer(parameters, context) > 0:
             kind, type_name = QVariant.Double, "double precision"
-        names = [prefix + str(band) for band in range(1, profile.count + 1)]
         cast = float if kind == QVariant.Double else int
-        columns = []
-        for band in range(profile.count):
-            column = [cast(v) if ok else None
-                      for v, ok in zip(values[:, band].tolist(), valid[:, band].tolist())]
-            columns.append(column)
-        if fast is not None:
-            from osgeo import ogr
-            ogr_kind = {QVariant.Double: ogr.OFTReal, QVariant.Int: ogr.OFTInteger}.get(
-                kind, ogr.OFTInteger64)
-            path = write_gpkg(*fast, [(n, ogr_kind) for n in names], features, columns,
-                              context, self.OUTPUT)
-            feedback.setProgress(100)
-            return {self.OUTPUT: path}
-        fields = QgsFields(source.fields())
-        for name in names:
-            fields.append(QgsField(name, kind, type_name))
-        sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
-                                          source.wkbType(), source.sourceCrs())
-        if sink is None:
-            raise sink_error(self, parameters, self.OUTPUT)
-        write_features(sink, features, columns, feedback)
-        feedback.setProgress(100)
-        return {self.OUTPUT: dest}
+        columns = [[cast(v) if ok else None
+                    for v, ok in zip(values[:, band].tolist(), valid[:, band].tolist())]
+                   for band in range(profile.count)]
+        return self.writeFields(parameters, context, feedback, source, fast, features,
+                                [(prefix + str(band), kind, type_name)
+                                 for band in range(1, profile.count + 1)], columns)

@@ -76,21 +76,11 @@ class RasterStatistics(TilewiseAlgorithm):
     ENGINE_PARAMETERS = {**TilewiseAlgorithm.ENGINE_PARAMETERS, "bins": BINS,
                          "percentiles": PERCENTILES}
 
-    def name(self):
-        return "rasterstatistics"
-
-    def displayName(self):
-        return self.tr("Raster statistics")
-
-    def group(self):
-        return self.tr("Statistics")
-
-    def groupId(self):
-        return "statistics"
-
-    def tags(self):
-        return self.tr("statistics,stats,histogram,percentile,quantile,mean,std,min,max,count,"
-                       "summary,report").split(",")
+    ID = "rasterstatistics"
+    DISPLAY_NAME = "Raster statistics"
+    GROUP = "statistics"
+    TAGS = ("statistics,stats,histogram,percentile,quantile,mean,std,min,max,count,summary,"
+            "report")
 
     def helpText(self):
         return self.tr(

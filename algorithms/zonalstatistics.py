@@ -1,68 +1,44 @@
 """tilewise:zonalstatistics: statistics of a raster band inside each polygon of a layer."""
 
 import numpy as np
-from qgis.core import (QgsField,
-                       QgsFields,
-                       QgsProcessing,
-                       QgsProcessingException,
+from qgis.core import (QgsProcessing,
                        QgsProcessingParameterBand,
                        QgsProcessingParameterBoolean,
                        QgsProcessingParameterEnum,
-                       QgsProcessingParameterFeatureSink,
-                       QgsProcessingParameterFeatureSource,
-                       QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterString)
 from qgis.PyQt.QtCore import QVariant
 
 from ..engine import InputError
 from ..engine import vector
-from .base import TilewiseAlgorithm
 from .statistics import parse_percentiles
-from .vectors import (FAST_PATH_HELP, LATITUDE, LONGITUDE, SWATH_HELP, add_swath_parameters,
-                      coordinate_transform, fast_gpkg, null_if_nan, raster_crs, raster_extent,
-                      read_arrow, read_features, sink_error, swath_arrays, swath_errors,
-                      swath_extent, wgs84, write_features, write_gpkg)
+from .vectorbase import FeatureAlgorithm, feature_engine_parameters
+from .vectors import (FAST_PATH_HELP, LATITUDE, LONGITUDE, SWATH_HELP, fast_gpkg, null_if_nan,
+                      raster_extent, read_arrow, read_features, swath_errors, swath_extent)
 
 #: labels of STATISTICS, as native:zonalstatisticsfb's (then the nodata count)
 LABELS = ("Count", "Sum", "Mean", "Median", "St dev", "Minimum", "Maximum", "Range",
           "Minority", "Majority", "Variety", "Variance", "Nodata count")
 
 
-class ZonalStatistics(TilewiseAlgorithm):
-    INPUT = "INPUT"
+class ZonalStatistics(FeatureAlgorithm):
     INPUT_RASTER = "INPUT_RASTER"
     RASTER_BAND = "RASTER_BAND"
-    COLUMN_PREFIX = "COLUMN_PREFIX"
     STATISTICS = "STATISTICS"
     PERCENTILES = "PERCENTILES"
     ALL_TOUCHED = "ALL_TOUCHED"
-    OUTPUT = "OUTPUT"
 
-    LONGITUDE = LONGITUDE
-    LATITUDE = LATITUDE
+    ID = "zonalstatistics"
+    DISPLAY_NAME = "Zonal statistics"
+    TAGS = ("zonal,statistics,polygon,zones,mean,median,percentile,majority,all touched,raster,"
+            "vector")
+    INPUT_LABEL = "Input layer"
+    GEOMETRY = QgsProcessing.TypeVectorPolygon
+    OUTPUT_LABEL = "Zonal statistics"
 
+    GRID = INPUT_RASTER
     RASTER_INPUTS = (INPUT_RASTER, LONGITUDE, LATITUDE)
-    RASTER_OUTPUT = False
-    ENGINE_PARAMETERS = {**TilewiseAlgorithm.ENGINE_PARAMETERS, "path": INPUT_RASTER,
-                         "inputs": INPUT_RASTER, "band": RASTER_BAND, "geometry": INPUT,
-                         "statistics": STATISTICS, "percentiles": PERCENTILES,
-                         "geolocation": LONGITUDE, "output": OUTPUT}
-
-    def name(self):
-        return "zonalstatistics"
-
-    def displayName(self):
-        return self.tr("Zonal statistics")
-
-    def group(self):
-        return self.tr("Vectors")
-
-    def groupId(self):
-        return "vectors"
-
-    def tags(self):
-        return self.tr("zonal,statistics,polygon,zones,mean,median,percentile,majority,"
-                       "all touched,raster,vector").split(",")
+    ENGINE_PARAMETERS = feature_engine_parameters(INPUT_RASTER, band=RASTER_BAND,
+                                                  statistics=STATISTICS, percentiles=PERCENTILES)
 
     def helpText(self):
         return self.tr(
@@ -102,29 +78,21 @@ class ZonalStatistics(TilewiseAlgorithm):
             " A pixel then belongs to a polygon when its own longitude/latitude lies inside "
             "(ALL_TOUCHED does not apply).")
 
-    def initParameters(self):
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, self.tr("Input layer"), [QgsProcessing.TypeVectorPolygon]))
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            self.INPUT_RASTER, self.tr("Raster layer")))
-        self.addParameter(QgsProcessingParameterBand(
-            self.RASTER_BAND, self.tr("Raster band (0 = every band)"), 1, self.INPUT_RASTER,
-            optional=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.COLUMN_PREFIX, self.tr("Output column prefix"), "_"))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.STATISTICS, self.tr("Statistics to calculate"),
-            [self.tr(label) for label in LABELS], allowMultiple=True, defaultValue=[0, 1, 2]))
-        self.addParameter(QgsProcessingParameterString(
-            self.PERCENTILES, self.tr("Percentiles (comma-separated, 0-100)"), "",
-            optional=True))
-        self.addParameter(QgsProcessingParameterBoolean(
-            self.ALL_TOUCHED, self.tr("Every pixel the polygon touches (all touched)"), False))
-        add_swath_parameters(self)
-
-    def initOutputs(self):
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Zonal statistics"), QgsProcessing.TypeVectorPolygon))
+    def fieldParameters(self):
+        return [
+            QgsProcessingParameterBand(self.RASTER_BAND, self.tr("Raster band (0 = every band)"),
+                                       1, self.INPUT_RASTER, optional=True),
+            QgsProcessingParameterString(self.COLUMN_PREFIX, self.tr("Output column prefix"),
+                                         "_"),
+            QgsProcessingParameterEnum(self.STATISTICS, self.tr("Statistics to calculate"),
+                                       [self.tr(label) for label in LABELS], allowMultiple=True,
+                                       defaultValue=[0, 1, 2]),
+            QgsProcessingParameterString(self.PERCENTILES,
+                                         self.tr("Percentiles (comma-separated, 0-100)"), "",
+                                         optional=True),
+            QgsProcessingParameterBoolean(self.ALL_TOUCHED,
+                                          self.tr("Every pixel the polygon touches (all "
+                                                  "touched)"), False)]
 
     # --- checks ---------------------------------------------------------------------------
 
@@ -172,41 +140,18 @@ class ZonalStatistics(TilewiseAlgorithm):
             yield self.STATISTICS, self.tr("choose at least one statistic or percentile")
             return
         source = self.parameterAsSource(parameters, self.INPUT, context)
-        if source is None:
-            return  # QGIS's own check names it
-        names = set(source.fields().names())
-        for _, _, field in self._columns(parameters, context):
-            if field in names:
-                yield self.COLUMN_PREFIX, self.tr(
-                    "the input layer already has a field '{}'; choose another prefix"
-                ).format(field)
-                return
+        if source is not None:  # else QGIS's own check names it
+            yield from self.existingFieldErrors(
+                source, [field for _, _, field in self._columns(parameters, context)])
 
     # --- run --------------------------------------------------------------------------------
-
-    def engineOps(self, parameters, context):
-        return []
-
-    def prepareAlgorithm(self, parameters, context, feedback):
-        ok = super().prepareAlgorithm(parameters, context, feedback)
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT_RASTER, context)
-        self._raster_crs = layer.crs()
-        return ok
 
     def runEngine(self, eng, rasters, parameters, context, bridge):
         raster = rasters[self.INPUT_RASTER]
         profile = raster.profile
         bands = self._bands(parameters, context)
-        source = self.parameterAsSource(parameters, self.INPUT, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        swath = swath_arrays(rasters, self._sources[self.INPUT_RASTER], profile)
-        if swath is not None:
-            target, extent = wgs84(), swath_extent(*swath)
-        else:
-            target = self._raster_crs if self._raster_crs.isValid() else raster_crs(profile)
-            extent = raster_extent(profile)
-        transform = coordinate_transform(source.sourceCrs(), target, context)
+        source, swath, transform = self.readSource(rasters, parameters, context)
+        extent = swath_extent(*swath) if swath is not None else raster_extent(profile)
         bridge.step(0)
         fast = fast_gpkg(self, parameters, context, self.INPUT, self.OUTPUT) \
             if transform is None else None
@@ -256,28 +201,10 @@ class ZonalStatistics(TilewiseAlgorithm):
     def writeResults(self, eng, result, parameters, context, feedback):
         features, values, missing, source, fast = result
         columns = self._columns(parameters, context)
-        if fast is not None:
-            from osgeo import ogr
-            out = [[None if gone else null_if_nan(v) for v, gone in
-                    zip(values[band][key].tolist(), np.asarray(missing).tolist())]
-                   for key, band, _ in columns]
-            path = write_gpkg(*fast, [(name, ogr.OFTReal) for _, _, name in columns],
-                              features, out, context, self.OUTPUT)
-            feedback.setProgress(100)
-            return {self.OUTPUT: path}
-        fields = QgsFields(source.fields())
-        for _, _, name in columns:
-            fields.append(QgsField(name, QVariant.Double, "double precision"))
-        sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
-                                          source.wkbType(), source.sourceCrs())
-        if sink is None:
-            raise sink_error(self, parameters, self.OUTPUT)
-        out = []
-        for key, band, _ in columns:
-            column = [None if gone else null_if_nan(v)
-                      for v, gone in zip(values[band][key].tolist(), missing)]
-            out.append(column)
-        feedback.setProgressText(self.tr("Writing {} features").format(len(features)))
-        write_features(sink, features, out, feedback)
-        feedback.setProgress(100)
-        return {self.OUTPUT: dest}
+        missing = np.asarray(missing).tolist()
+        out = [[None if gone else null_if_nan(v) for v, gone in
+                zip(values[band][key].tolist(), missing)] for key, band, _ in columns]
+        return self.writeFields(
+            parameters, context, feedback, source, fast, features,
+            [(name, QVariant.Double, "double precision") for _, _, name in columns], out,
+            progress_text=self.tr("Writing {} features").format(len(features)))
