@@ -316,7 +316,8 @@ def case_compute_fill(a, work):
 def case_overlap(a, work):
     import data
     tw = import_engine()
-    from tilewise.engine.io.rasterio_io import RasterWriter, read_into
+    from tilewise.engine.io.reading import read_into
+    from tilewise.engine.io.writing import RasterWriter
     src = a.input
     if not src:
         src = os.path.join(work, f"s2-{a.size}.tif")

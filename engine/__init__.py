@@ -14,7 +14,7 @@ from .core.profile import SUPPORTED_DTYPES, Profile
 from .execution.script_host import close_default_host
 from .execution.session import WorkerSession, close_default_session, default_session
 from .io.options import check_options, parse_options
-from .io.rasterio_io import is_gdal_source, read_profile
+from .io.reading import is_gdal_source, read_profile
 from .ops import custom, filters, reducers, statistics
 from .ops import expressions as bandmath
 from .ops.custom import load_filter

@@ -17,7 +17,8 @@ from .plan.pipeline import fused_filter, pipeline_inputs, plan
 from .execution.policy import BACKENDS, Backends
 from .execution.pool import ensure_resource_tracker
 from .store.raster import SharedRaster, create_raster
-from .io.rasterio_io import read_into, read_profile, refuse_writing_over, write_raster
+from .io.reading import read_into, read_profile
+from .io.writing import refuse_writing_over, write_raster
 from .store.segments import sweep_orphans
 from .execution.tasks import TileJob
 from .tiling.tiles import bytes_per_pixel, make_tiles, tile_shape_for

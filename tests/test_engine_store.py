@@ -83,7 +83,7 @@ def test_bad_creation_options_fail_before_writing_and_leave_the_target_alone(
 def test_a_failed_write_leaves_no_half_file(tmp_path, eng, monkeypatch):
     raster = eng.open(_write(tmp_path / "in.tif", np.ones((1, 8, 8), np.float32)))
     target = tmp_path / "out.tif"
-    import tilewise.engine.io.rasterio_io as rio
+    import tilewise.engine.io.writing as rio
 
     def explode(*args, **kwargs):
         raise OSError(28, "No space left on device")

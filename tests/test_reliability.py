@@ -18,10 +18,10 @@ import qgis_helpers as qh
 from tilewise.engine import Engine, InputError, TilewiseError, WorkerCrashed, WorkerError, filters
 from tilewise.engine.store import segments as shm
 from tilewise.engine.ops.custom import load_filter
-from tilewise.engine.api import tiles_for
+from tilewise.engine import tiles_for
 from tilewise.engine.core.environment import env_number
 from tilewise.engine.execution.interpreter import resolve_worker_python
-from tilewise.engine.io.rasterio_io import read_into, read_profile
+from tilewise.engine.io.reading import read_into, read_profile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False

@@ -311,7 +311,7 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     """``engine.execution.stream.stream`` on the Engine's Dask cluster: same arguments, same files."""
     from contextlib import ExitStack
 
-    from ..io.rasterio_io import RasterWriter
+    from ..io.writing import RasterWriter
     from ..tiling.strips import plan_tiles
     from .stream import _check_targets, check_sources
     _refuse_isolated(op)
@@ -462,7 +462,7 @@ class FileRaster:
     """Stands for raster files in ``statistics.band_statistics`` run on Dask."""
 
     def __init__(self, sources):
-        from ..io.rasterio_io import read_profile
+        from ..io.reading import read_profile
         self.sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
         self.profile = read_profile(self.sources[0])
 

@@ -23,7 +23,8 @@ from ..core.errors import Cancelled, InputError
 from ..store.raster import create_raster
 from ..core.filter import check_input_count
 from ..plan.checks import check_step
-from ..io.rasterio_io import RasterWriter, read_into, read_profile, refuse_writing_over
+from ..io.reading import read_into, read_profile
+from ..io.writing import RasterWriter, refuse_writing_over
 from .tasks import TileJob
 from ..tiling.strips import (STRIPS_IN_FLIGHT, minimum_budget, plan_strips, plan_tiles,
                              strip_bytes)

@@ -104,9 +104,10 @@ def _trial_create(creation, driver):
     import rasterio
 
     from .gdal_errors import gdal_failures
+    from .gdal_lock import GDAL_IO
     path = f"/vsimem/tilewise-options-{uuid.uuid4().hex}.tif"
     try:
-        with gdal_failures() as failures, rasterio.Env():
+        with GDAL_IO, gdal_failures() as failures, rasterio.Env():  # see gdal_lock
             with rasterio.open(path, "w", driver=driver, width=1, height=1, count=1,
                                dtype="float32", transform=rasterio.Affine(10, 0, 1000, 0, -10, 1000),
                                **adapt_options(creation, "float32")) as dst:
