@@ -25,7 +25,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # that, by default, small images stay in the calling process
 os.environ["TILEWISE_MIN_PARALLEL_PIXELS"] = "0"
 
-from tilewise.engine import Engine  # noqa: E402
 from tilewise.engine.store.cache import clear_default_cache  # noqa: E402
 from tilewise.engine.store.segments import list_segments  # noqa: E402
 
@@ -34,17 +33,6 @@ from tilewise.engine.store.segments import list_segments  # noqa: E402
 def plugin_parent_dir():
     """A folder holding ``tilewise`` -> the checkout (for QGIS_PLUGINPATH)."""
     return _PLUGIN_PARENT
-
-
-@pytest.fixture(scope="module")
-def engines():
-    """Engines shared by a module's tests (pools start once): 1 worker (this process),
-    2 workers choosing threads or processes per filter, 3 worker processes always."""
-    made = {1: Engine(workers=1), 2: Engine(workers=2),
-            3: Engine(workers=3, backend="processes")}
-    yield made
-    for eng in made.values():
-        eng.close()
 
 
 @pytest.fixture(autouse=True)

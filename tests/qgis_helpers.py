@@ -1,7 +1,7 @@
 """Test helpers: headless QGIS + Processing, GeoTIFF writers, isolated qgis_process profiles.
 
-Plain functions (no fixtures) so that both test modules can use them; QGIS is started at most
-once per process.
+Plain functions (no fixtures), for the tests of tests/engine and tests/qgis and for bench/;
+QGIS is started at most once per process (tests/qgis/conftest.py's ``plugin`` fixture).
 """
 
 import configparser
@@ -30,16 +30,6 @@ def make_plugin_parent_dir(directory):
     if not link.exists():
         link.symlink_to(REPO_ROOT, target_is_directory=True)
     return directory
-
-
-def plugin_parent_dir(request, tmp_path_factory):
-    """conftest's ``plugin_parent_dir`` fixture if there is one, else a directory of our own."""
-    try:
-        return Path(request.getfixturevalue("plugin_parent_dir"))
-    except Exception as error:  # pytest's FixtureLookupError is not public in pytest 7.2
-        if type(error).__name__ != "FixtureLookupError":
-            raise
-        return make_plugin_parent_dir(tmp_path_factory.mktemp("plugins"))
 
 
 def start_qgis(parent_dir, profile_dir):

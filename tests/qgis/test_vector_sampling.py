@@ -1,0 +1,214 @@
+"""Point sampling: the engine against direct indexing, and tilewise:samplepoints against
+native:rastersampling through Processing (every band, integer and float rasters, points
+outside, nodata, multipoints, null geometries, another CRS)."""
+
+import numpy as np
+import pytest
+from rasterio.transform import from_origin
+
+import qgis_helpers as qh
+import vector_helpers as vh
+from tilewise.engine import InputError
+from tilewise.engine.vector import points_from_wkb, sample_points
+from tilewise.engine.vector.sampling import pixel_of
+
+H, W = 40, 55
+TRANSFORM = from_origin(500000.0, 4600000.0, 10.0, 10.0)
+
+
+def test_sample_points_equals_indexing():
+    rng = np.random.default_rng(1)
+    array = rng.normal(size=(3, H, W)).astype(np.float32)
+    array[1, 5, 7] = -1
+    array[2, 6, 8] = np.nan
+    xy = np.column_stack((rng.uniform(499900, 500000 + 10 * W + 100, 500),
+                          rng.uniform(4600000 - 10 * H - 100, 4600100, 500)))
+    xy[0] = (500000 + 75.5, 4600000 - 55.5)   # pixel (5, 7)
+    xy[1] = (500000 + 85.5, 4600000 - 65.5)   # pixel (6, 8)
+    values, valid = sample_points(array, xy, TRANSFORM, nodata=-1)
+    col = np.floor((xy[:, 0] - 500000) / 10).astype(int)
+    row = np.floor((4600000 - xy[:, 1]) / 10).astype(int)
+    inside = (row >= 0) & (row < H) & (col >= 0) & (col < W)
+    assert 0 < inside.sum() < len(xy)
+    for k in range(3):
+        ref = np.zeros(len(xy), np.float32)
+        ref[inside] = array[k][row[inside], col[inside]]
+        ok = inside & (ref != -1) & ~np.isnan(ref)
+        np.testing.assert_array_equal(valid[:, k], ok)
+        np.testing.assert_array_equal(values[ok, k], ref[ok])
+    assert not valid[0, 1] and valid[0, 0] and not valid[1, 2]
+
+
+def test_points_from_wkb_keeps_every_part():
+    from osgeo import ogr
+
+    wkbs = [bytes(ogr.CreateGeometryFromWkt(w).ExportToIsoWkb()) for w in
+            ("POINT (1 2)", "MULTIPOINT ((3 4), (5 6))", "POINT Z (7 8 9)")] + [None]
+    xy, feature = points_from_wkb(wkbs)
+    np.testing.assert_array_equal(xy, [[1, 2], [3, 4], [5, 6], [7, 8]])
+    np.testing.assert_array_equal(feature, [0, 1, 1, 2])
+    with pytest.raises(InputError):
+        line = ogr.CreateGeometryFromWkt("LINESTRING (0 0, 1 1)")
+        points_from_wkb([bytes(line.ExportToIsoWkb())])
+
+
+def test_pixel_of_rotated_grid_uses_the_inverse():
+    transform = (10.0, 2.0, 100.0, 1.0, -10.0, 200.0)
+    px, py = 3.25, 4.75
+    x = 100 + 10 * px + 2 * py
+    y = 200 + 1 * px - 10 * py
+    row, col = pixel_of([[x, y]], transform)
+    assert (row[0], col[0]) == (4, 3)
+
+
+def point_layer(points, crs="EPSG:32631", name="id"):
+    return vh.memory_layer(f"MultiPoint?crs={crs}&field={name}:integer", "points",
+                           [([i], wkt) for i, wkt in enumerate(points)])
+
+
+def random_points(rng, n, transform=None):
+    xs = rng.uniform(499950, 500000 + 10 * W + 50, n)
+    ys = rng.uniform(4600000 - 10 * H - 50, 4600050, n)
+    points = [f"POINT ({x!r} {y!r})" for x, y in zip(xs, ys)]
+    points[3] = f"MULTIPOINT (({xs[3]!r} {ys[3]!r}))"
+    # two points, the first on pixel (0, 0), which the tests keep valid: NULL as in QGIS
+    points[4] = "MULTIPOINT ((500005 4599995), (500015 4599985))"
+    points[6] = None
+    points[7] = "MULTIPOINT EMPTY"
+    return points
+
+
+@pytest.mark.parametrize("dtype", ["int16", "float32"])
+def test_processing_equals_native_rastersampling(processing, tmp_path, dtype):
+    rng = np.random.default_rng(2)
+    array = rng.integers(-100, 100, (3, H, W)).astype(dtype)
+    array[:, rng.random((H, W)) < 0.1] = -99
+    if dtype == "float32":
+        array = array + np.float32(0.25)
+        array[1, 3:9, :] = np.nan
+    array[:, 0, :2] = 7
+    nodata = -99 + (dtype == "float32") * 0.25
+    raster = qh.write_geotiff(tmp_path / f"{dtype}.tif", array, nodata=nodata,
+                              transform=TRANSFORM)
+    layer = point_layer(random_points(rng, 400))
+    params = {"INPUT": layer, "RASTERCOPY": raster, "COLUMN_PREFIX": "v_", "OUTPUT": "memory:"}
+    native = processing.run("native:rastersampling", params)["OUTPUT"]
+    ours = processing.run("tilewise:samplepoints", {**params, "WORKERS": 2})["OUTPUT"]
+    assert [(f.name(), f.type()) for f in ours.fields()] == \
+        [(f.name(), f.type()) for f in native.fields()]
+    a, b = vh.rows_of(native), vh.rows_of(ours)
+    assert a == b and b[4][1:] == [None, None, None]  # the multipoint of two points
+    assert sum(r[1] is None for r in b) > 10 and sum(r[1] is not None for r in b) > 200
+
+
+def test_processing_reprojects_points(processing, tmp_path):
+    from qgis.core import (QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsGeometry,
+                           QgsProject)
+
+    rng = np.random.default_rng(3)
+    array = rng.normal(size=(H, W)).astype(np.float32)
+    raster = qh.write_geotiff(tmp_path / "r.tif", array, transform=TRANSFORM)
+    to_wgs84 = QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:32631"),
+                                      QgsCoordinateReferenceSystem("EPSG:4326"),
+                                      QgsProject.instance())
+    points = []
+    for wkt in random_points(rng, 200)[8:]:
+        g = QgsGeometry.fromWkt(wkt)
+        g.transform(to_wgs84)
+        points.append(g.asWkt(17))
+    layer = point_layer(points, "EPSG:4326")
+    params = {"INPUT": layer, "RASTERCOPY": raster, "COLUMN_PREFIX": "S_", "OUTPUT": "memory:"}
+    native = vh.rows_of(processing.run("native:rastersampling", params)["OUTPUT"])
+    ours = vh.rows_of(processing.run("tilewise:samplepoints", {**params, "WORKERS": 1})["OUTPUT"])
+    assert native == ours and sum(r[1] is not None for r in ours) > 100
+
+
+def test_processing_prefix_collision_is_named(processing, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    raster = qh.write_geotiff(tmp_path / "r.tif", np.arange(2 * H * W, dtype=np.float32)
+                              .reshape(2, H, W), transform=TRANSFORM)
+    layer = point_layer(["POINT (500001 4599999)"], name="S_2")
+    with pytest.raises(QgsProcessingException) as info:
+        processing.run("tilewise:samplepoints", {"INPUT": layer, "RASTERCOPY": raster,
+                                                 "COLUMN_PREFIX": "S_", "OUTPUT": "memory:"})
+    assert "COLUMN_PREFIX" in str(info.value) and "'S_2'" in str(info.value)
+
+
+def test_geopackage_fast_path_equals_native(processing, tmp_path):
+    """A .gpkg path in and out takes GDAL's Arrow stream and an SQL update; same values."""
+    import vector_helpers as vh
+
+    rng = np.random.default_rng(4)
+    array = rng.normal(size=(2, H, W)).astype(np.float32)
+    array[:, rng.random((H, W)) < 0.1] = -99
+    array[:, 0, :2] = 7
+    raster = qh.write_geotiff(tmp_path / "r.tif", array, nodata=-99, transform=TRANSFORM)
+    points = vh.save_gpkg(point_layer(random_points(rng, 300)), tmp_path / "points.gpkg")
+    native = processing.run("native:rastersampling", {
+        "INPUT": points, "RASTERCOPY": raster, "COLUMN_PREFIX": "S_",
+        "OUTPUT": "memory:"})["OUTPUT"]
+    out = str(tmp_path / "sampled.gpkg")
+    result = processing.run("tilewise:samplepoints", {
+        "INPUT": points, "RASTERCOPY": raster, "COLUMN_PREFIX": "S_", "OUTPUT": out})
+    assert result["OUTPUT"] == out
+    from osgeo import ogr
+    assert ogr.Open(out).GetLayer(0).GetName() == "points"  # a copy of the input file
+    a = [r[1:] for r in vh.rows_of(native, key=1)]   # [fid, id, S_1, S_2] in the gpkg
+    b = [r[1:] for r in vh.rows_of(out, key=1)]
+    assert a == b and sum(r[1] is None for r in b) > 10
+    assert b[4][1:] == [None, None]  # the multipoint of two points
+    from qgis.core import QgsVectorLayer
+    layer = QgsVectorLayer(out, "out", "ogr")
+    assert layer.featureCount() == 300 and layer.hasSpatialIndex() in (1, 2)  # kept
+
+
+@pytest.mark.parametrize("radius", [10.0, 25.0, 60.0])
+def test_buffer_statistics_equal_brute_force_discs(radius):
+    from tilewise.engine.vector.sampling import buffer_statistics
+
+    rng = np.random.default_rng(5)
+    transform = (10.0, 0.0, 500000.0, 0.0, -20.0, 4600000.0)  # non-square pixels
+    array = rng.normal(size=(2, H, W))
+    array[0, rng.random((H, W)) < 0.1] = -1
+    xy = np.column_stack((rng.uniform(499900, 500000 + 10 * W + 100, 150),
+                          rng.uniform(4600000 - 20 * H - 100, 4600100, 150)))
+    xy[0] = (500000 + 10 * 5.5, 4600000 - 20 * 7.5)  # a pixel centre: ties on the boundary
+    result = buffer_statistics(array, xy, transform, radius, nodata=-1,
+                               stats=["count", "mean", "median", "max"])
+    jj, ii = np.meshgrid(np.arange(W), np.arange(H))
+    x, y = 500000 + 10 * (jj + 0.5), 4600000 - 20 * (ii + 0.5)
+    for n, (px, py) in enumerate(xy):
+        disc = (x - px) ** 2 + (y - py) ** 2 <= radius ** 2
+        for k in range(2):
+            v = array[k][disc]
+            v = v[v != -1]
+            assert result["count"][n, k] == len(v)
+            if len(v):
+                assert result["mean"][n, k] == pytest.approx(v.mean(), rel=1e-12)
+                assert result["median"][n, k] == np.median(v)
+                assert result["max"][n, k] == v.max()
+            else:
+                assert np.isnan(result["mean"][n, k])
+    assert (result["count"] > 0).sum() > 50
+
+
+def test_processing_buffer(processing, tmp_path):
+    rng = np.random.default_rng(6)
+    array = rng.normal(size=(2, H, W)).astype(np.float32)
+    raster = qh.write_geotiff(tmp_path / "r.tif", array, transform=TRANSFORM)
+    points = random_points(rng, 100)
+    out = processing.run("tilewise:samplepoints", {
+        "INPUT": point_layer(points), "RASTERCOPY": raster, "BUFFER": 25.0,
+        "BUFFER_STATISTIC": 6, "OUTPUT": "memory:"})["OUTPUT"]   # 6 = maximum
+    assert [f.typeName() for f in out.fields()][1:] == ["double", "double"]
+    jj, ii = np.meshgrid(np.arange(W), np.arange(H))
+    x, y = 500000 + 10 * (jj + 0.5), 4600000 - 10 * (ii + 0.5)
+    for row, wkt in zip(vh.rows_of(out), points):
+        if wkt is None or "EMPTY" in wkt or wkt.count(",") > 0:
+            assert row[1:] == [None, None]
+            continue
+        px, py = map(float, wkt.split("(")[-1].rstrip(")").split())
+        disc = (x - px) ** 2 + (y - py) ** 2 <= 25.0 ** 2
+        want = [float(array[k][disc].max()) if disc.any() else None for k in range(2)]
+        assert row[1:] == want
