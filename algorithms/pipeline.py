@@ -5,7 +5,7 @@ parameters, raster parameters naming inputs or earlier steps) and the outputs to
 it is :mod:`.pipeline_document` (format in ``FORMAT_HELP`` and ``docs/pipelines.md``); checking
 it and building the engine ``Pipeline`` is :mod:`.pipeline_compile` (the driver of the
 ``pipeline_*`` modules), every problem reported at once, each with its step. This module is the
-QGIS algorithm: it presents itself as the other Tilewise algorithms do (their base's methods),
+QGIS algorithm: it presents itself as the other Tilewise algorithms do (base.AlgorithmIdentity),
 checks in ``checkParameterValues`` and runs the chain with ``Engine.run`` (fused into one pass
 over the tiles when valid and worth it, or as asked by FUSE). Only the requested outputs are
 written, as ``<name>.tif`` in OUTPUT_FOLDER.
@@ -26,14 +26,14 @@ from qgis.core import (QgsProcessing,
 
 from ..engine import (Cancelled, Engine, InputError, TilewiseError, check_options, default_cache,
                       default_session)
-from .base import (TilewiseAlgorithm, advanced_parameters, cog_available, engine_memory_budget,
+from .base import (AlgorithmIdentity, advanced_parameters, cog_available, engine_memory_budget,
                    memory_budget, streams_from)
 from .boundary import ErrorBoundary
 from .checks import file_path, same_file
 from .feedback import FeedbackBridge
 from .pipeline_compile import CompiledPipeline, compile_pipeline
 from .pipeline_document import (FORMAT_HELP, PipelineErrors, parse_pipeline_text,
-                                read_pipeline_file, tr)
+                                read_pipeline_file)
 
 FUSE_CHOICES = ("auto", "always", "never")
 OUTPUT_EXTENSION = ".tif"
@@ -44,7 +44,16 @@ def output_file(folder, name):
     return os.path.join(folder, name.replace(":", "_") + OUTPUT_EXTENSION)
 
 
-class PipelineAlgorithm(ErrorBoundary, QgsProcessingAlgorithm):
+class PipelineAlgorithm(AlgorithmIdentity, ErrorBoundary, QgsProcessingAlgorithm):
+    """Not a TilewiseAlgorithm (no engineStep, checks and run of its own), but presented as one
+    (``AlgorithmIdentity``: the same instance factory, icon, help page, translations in this
+    class's context and empty short description)."""
+
+    ID = "pipeline"
+    DISPLAY_NAME = "Run a pipeline"
+    GROUP = "pipelines"
+    TAGS = "pipeline,chain,model,workflow,fused,in memory,batch"
+
     PIPELINE = "PIPELINE"
     PIPELINE_TEXT = "PIPELINE_TEXT"
     INPUTS = "INPUTS"
@@ -61,33 +70,6 @@ class PipelineAlgorithm(ErrorBoundary, QgsProcessingAlgorithm):
         self._compiled = None
         self._folder = None
         self._fuse = None
-
-    # Not a TilewiseAlgorithm (no engineStep, checks and run of its own), but presented as one:
-    # the same instance factory, icon, help page and (empty) short description, the base's code.
-    createInstance = TilewiseAlgorithm.createInstance
-    icon = TilewiseAlgorithm.icon
-    svgIconPath = TilewiseAlgorithm.svgIconPath
-    shortDescription = TilewiseAlgorithm.shortDescription
-    shortHelpString = TilewiseAlgorithm.shortHelpString
-    helpUrl = TilewiseAlgorithm.helpUrl
-
-    def tr(self, string):
-        return tr(string)
-
-    def name(self):
-        return "pipeline"
-
-    def displayName(self):
-        return self.tr("Run a pipeline")
-
-    def group(self):
-        return self.tr("Pipelines")
-
-    def groupId(self):
-        return "pipelines"
-
-    def tags(self):
-        return self.tr("pipeline,chain,model,workflow,fused,in memory,batch").split(",")
 
     def helpText(self):
         """What the algorithm does and its own parameters (by id: ``help_string`` shows the

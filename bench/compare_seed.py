@@ -28,7 +28,8 @@ import rasterio
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import seed_pipeline  # noqa: E402
 import serial_pipeline  # noqa: E402
-from _common import DEFAULT_OPTIONS, OUTPUTS, import_make_dsm, split_options  # noqa: E402
+from _common import (DEFAULT_OPTIONS, OUTPUTS, import_make_dsm, size_arguments,  # noqa: E402
+                     split_options)
 
 RTOL = 1e-6
 
@@ -84,12 +85,10 @@ def compare(engine_dir, serial_dir):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--input", help="DSM to use instead of generating one")
-    p.add_argument("--size", type=int, default=6000)
+    size_arguments(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--holes", type=float, default=0.02)
-    p.add_argument("--workers", type=int, default=2)
     p.add_argument("--tile-size", type=int, default=0)
-    p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--options", default=DEFAULT_OPTIONS)
     p.add_argument("--outdir", help="work folder (default: a temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the temporary work folder")

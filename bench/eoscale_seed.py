@@ -17,7 +17,6 @@ Writes OUTDIR/mask.tif, OUTDIR/filled.tif, OUTDIR/smooth.tif and prints one line
 and ``eoscale total  S s`` (from opening the input to the last write; imports excluded, as
 for the other pipelines). A benchmark, not a test.
 """
-import argparse
 import contextlib
 import copy
 import io
@@ -32,7 +31,8 @@ import eoscale.eo_executors as eoexe
 import eoscale.manager as eom
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import DEFAULT_OPTIONS, MAX_DISTANCE, SIZE, SMOOTHING, split_options  # noqa: E402
+from _common import (MAX_DISTANCE, SIZE, SMOOTHING, pipeline_parser,  # noqa: E402
+                     split_options)
 from serial_pipeline import nodata_mean, nodata_of  # noqa: E402
 
 LAYOUT_KEYS = ("tiled", "blockxsize", "blockysize", "compress", "predictor", "interleave",
@@ -87,30 +87,25 @@ def run(src, outdir, workers, options=(), band=1, tile_mode=False, verbose=True)
         dtype = ctx.get_profile(dsm)["dtype"]
         step("read", t0)
         params = {"band": band}
-        t0 = time.perf_counter()
-        with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
-            mask = eoexe.n_images_to_m_images_filter(
-                inputs=[dsm], image_filter=mask_filter, filter_parameters=params,
-                generate_output_profiles=output_profile("uint8", None, options),
-                stable_margin=0, context_manager=ctx, filter_desc="mask")[0]
-            ctx.write(key=mask, img_path=os.path.join(outdir, "mask.tif"))
-        step("mask", t0)
-        t0 = time.perf_counter()
-        with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
-            filled = eoexe.n_images_to_m_images_filter(
-                inputs=[dsm], image_filter=fill_filter, filter_parameters=params,
-                generate_output_profiles=output_profile(dtype, nodata, options),
-                stable_margin=MAX_DISTANCE, context_manager=ctx, filter_desc="fill")[0]
-            ctx.write(key=filled, img_path=os.path.join(outdir, "filled.tif"))
-        step("fill", t0)
-        t0 = time.perf_counter()
-        with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
-            smooth = eoexe.n_images_to_m_images_filter(
-                inputs=[filled], image_filter=mean_filter, filter_parameters=params,
-                generate_output_profiles=output_profile(dtype, nodata, options),
-                stable_margin=SIZE // 2, context_manager=ctx, filter_desc="mean")[0]
-            ctx.write(key=smooth, img_path=os.path.join(outdir, "smooth.tif"))
-        step("mean", t0)
+
+        def stage(name, source, image_filter, profile, margin, output):
+            """One EOScale filter over ``source`` with its stable margin, written to
+            OUTDIR/``output``.tif; timed as ``name``; returns its key."""
+            t0 = time.perf_counter()
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+                key = eoexe.n_images_to_m_images_filter(
+                    inputs=[source], image_filter=image_filter, filter_parameters=params,
+                    generate_output_profiles=profile, stable_margin=margin,
+                    context_manager=ctx, filter_desc=name)[0]
+                ctx.write(key=key, img_path=os.path.join(outdir, f"{output}.tif"))
+            step(name, t0)
+            return key
+
+        stage("mask", dsm, mask_filter, output_profile("uint8", None, options), 0, "mask")
+        filled = stage("fill", dsm, fill_filter, output_profile(dtype, nodata, options),
+                       MAX_DISTANCE, "filled")
+        stage("mean", filled, mean_filter, output_profile(dtype, nodata, options), SIZE // 2,
+              "smooth")
         t0 = time.perf_counter()
     step("stop", t0)  # releasing EOScale's shared memory
     if verbose:
@@ -119,13 +114,8 @@ def run(src, outdir, workers, options=(), band=1, tile_mode=False, verbose=True)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("input")
-    p.add_argument("outdir")
+    p = pipeline_parser(__doc__)
     p.add_argument("--workers", type=int, required=True)
-    p.add_argument("--band", type=int, default=1)
-    p.add_argument("--options", default=DEFAULT_OPTIONS,
-                   help=f"creation options [{DEFAULT_OPTIONS}]")
     p.add_argument("--tile-mode", action="store_true", help="EOScale's square tiles, not strips")
     a = p.parse_args(argv)
     run(a.input, a.outdir, a.workers, split_options(a.options), a.band, a.tile_mode)

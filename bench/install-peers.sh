@@ -14,6 +14,7 @@
 # default (bench/streaming.py runs $TILEWISE_BENCH_PYTHON, /tmp/benchvenv/bin/python).
 # Idempotent: if every package is already installed, apt is not touched at all.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/_apt.sh"
 
 BENCH_VENV=${BENCH_VENV:-/tmp/benchvenv}
 
@@ -28,22 +29,5 @@ install_eoscale() {
 
 PACKAGES=(python3-dask python3-distributed python3-matplotlib otb-bin grass-core gdal-bin python3-gdal)
 
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
-  [[ "$status" == "installed" ]] || missing+=("$pkg")
-done
-if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "install-peers: all ${#PACKAGES[@]} packages already installed"
-  install_eoscale
-  exit 0
-fi
-if [[ $(id -u) -ne 0 ]]; then
-  echo "install-peers: missing packages: ${missing[*]} (run as root to install them)" >&2
-  exit 1
-fi
-echo "install-peers: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update
-apt-get install -y --no-install-recommends "${missing[@]}"
+apt_install_missing install-peers "${PACKAGES[@]}"
 install_eoscale

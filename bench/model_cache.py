@@ -24,10 +24,8 @@ QGIS start-up (about a second) is inside every time. Nothing here asserts on tim
 """
 
 import argparse
-import configparser
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 
@@ -36,33 +34,15 @@ import rasterio
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import REPO, import_make_dsm  # noqa: E402
-from _measure import measure, mib  # noqa: E402
+from _common import (REPO, alternate, input_dsm, print_medians,  # noqa: E402
+                     qgis_process_env, size_arguments)
+from _measure import measure  # noqa: E402
 
 QGIS_PROCESS = "/usr/bin/qgis_process.bin"
 MODEL = os.path.join(REPO, "resources", "models", "seed_pipeline.model3")
 PIPELINE = os.path.join(REPO, "resources", "pipelines", "seed.json")
 MODES = ("model-nocache", "model-cache", "pipeline-fused")
 NAMES = ("mask", "filled", "smooth")
-
-
-def qgis_environment(work):
-    """Headless qgis_process with an isolated profile that enables the checkout as tilewise."""
-    parent = os.path.join(work, "plugins")
-    os.makedirs(parent)
-    os.symlink(REPO, os.path.join(parent, "tilewise"))
-    config = os.path.join(work, "qgis-config")
-    ini = os.path.join(config, "profiles", "default", "QGIS", "QGIS3.ini")
-    os.makedirs(os.path.dirname(ini))
-    settings = configparser.ConfigParser()
-    settings.optionxform = str
-    settings["PythonPlugins"] = {"tilewise": "true"}
-    with open(ini, "w") as handle:
-        settings.write(handle, space_around_delimiters=False)
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QGIS_CUSTOM_CONFIG_PATH=config,
-               QGIS_PLUGINPATH=parent)
-    env.pop("TILEWISE_CACHE", None)
-    return env
 
 
 def command(mode, src, outdir, options):
@@ -83,8 +63,7 @@ def _read(path):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--size", type=int, default=6000)
-    p.add_argument("--repeat", type=int, default=3)
+    size_arguments(p, workers=None)
     p.add_argument("--input")
     p.add_argument("--options", default="")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -93,36 +72,22 @@ def main(argv=None):
         raise SystemExit(f"{QGIS_PROCESS} not found")
     work = tempfile.mkdtemp(prefix="tilewise-model-cache-")
     try:
-        env = qgis_environment(work)
-        src = a.input
-        if not src:
-            make_dsm = import_make_dsm()
-            src = os.path.join(work, "dsm.tif")
-            array, profile = make_dsm.make_dsm((a.size, a.size), seed=0)
-            make_dsm.write_dsm(src, array, profile)
-        times = {m: [] for m in MODES}
-        peaks = {m: [] for m in MODES}
-        for i in range(a.repeat):
-            order = MODES if i % 2 == 0 else tuple(reversed(MODES))
-            for mode in order:
-                outdir = os.path.join(work, mode)
-                shutil.rmtree(outdir, ignore_errors=True)
-                os.makedirs(outdir)
-                mode_env = dict(env, TILEWISE_CACHE="0") if mode == "model-nocache" else env
-                seconds, peak, _ = measure(command(mode, src, outdir, a.options), env=mode_env)
-                times[mode].append(seconds)
-                peaks[mode].append(peak)
-                print(f"run {i + 1} {mode:14s} {seconds:7.2f} s {mib(peak)}", flush=True)
+        env = qgis_process_env(work)
+        src = input_dsm(a.input, work, a.size)
+
+        def run(mode):
+            outdir = os.path.join(work, mode)
+            shutil.rmtree(outdir, ignore_errors=True)
+            os.makedirs(outdir)
+            mode_env = dict(env, TILEWISE_CACHE="0") if mode == "model-nocache" else env
+            return measure(command(mode, src, outdir, a.options), env=mode_env)[:2]
+
+        times, peaks = alternate(MODES, a.repeat, run)
         with rasterio.open(src) as ds:
             shape = f"{ds.width} x {ds.height} {ds.dtypes[0]}"
         print(f"\nseed pipeline through qgis_process.bin, WORKERS=0 ({os.cpu_count()} cores), "
               f"input {src} ({shape}), {a.repeat} runs per mode")
-        base_t = statistics.median(times["model-nocache"])
-        base_m = statistics.median(peaks["model-nocache"])
-        print(f"{'mode':15s} {'median s':>9s} {'peak mem':>11s} {'speed-up':>9s} {'memory':>7s}")
-        for mode in MODES:
-            t, m = statistics.median(times[mode]), statistics.median(peaks[mode])
-            print(f"{mode:15s} {t:9.2f} {mib(m)} {base_t / t:8.2f}x {m / base_m:6.2f}x")
+        print_medians(MODES, times, peaks)
         same = all(np.array_equal(_read(os.path.join(work, MODES[0], f"{n}.tif")),
                                   _read(os.path.join(work, mode, f"{n}.tif")), equal_nan=True)
                    for mode in MODES[1:] for n in NAMES)

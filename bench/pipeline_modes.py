@@ -20,7 +20,6 @@ A benchmark for people to run: nothing here asserts on time.
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 
@@ -29,8 +28,9 @@ import rasterio
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import MAX_DISTANCE, SIZE, import_engine, import_make_dsm, split_options  # noqa
-from _measure import measure, mib  # noqa: E402
+from _common import (MAX_DISTANCE, SIZE, alternate, import_engine, input_dsm,  # noqa
+                     print_medians, size_arguments, split_options)
+from _measure import measure  # noqa: E402
 
 MODES = ("files", "fused", "fused-all")
 
@@ -72,9 +72,7 @@ def _read(path):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--size", type=int, default=6000)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--repeat", type=int, default=3)
+    size_arguments(p)
     p.add_argument("--input")
     p.add_argument("--options", default="COMPRESS=DEFLATE|PREDICTOR=3")
     p.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)   # child process
@@ -86,31 +84,17 @@ def main(argv=None):
         run_mode(a.mode, a.src, a.outdir, a.workers, options)
         return 0
     work = tempfile.mkdtemp(prefix="tilewise-modes-")
-    src = a.input
-    if not src:
-        make_dsm = import_make_dsm()
-        src = os.path.join(work, "dsm.tif")
-        array, profile = make_dsm.make_dsm((a.size, a.size), seed=0)
-        make_dsm.write_dsm(src, array, profile)
-    times = {m: [] for m in MODES}
-    peaks = {m: [] for m in MODES}
-    for i in range(a.repeat):
-        order = MODES if i % 2 == 0 else tuple(reversed(MODES))
-        for mode in order:
-            outdir = os.path.join(work, mode)
-            os.makedirs(outdir, exist_ok=True)
-            seconds, peak, _ = measure([sys.executable, __file__, "--mode", mode, "--src", src,
-                                        "--outdir", outdir, "--workers", str(a.workers),
-                                        "--options", a.options])
-            times[mode].append(seconds)
-            peaks[mode].append(peak)
-            print(f"run {i + 1} {mode:9s} {seconds:6.2f} s {mib(peak)}", flush=True)
-    base_t, base_m = statistics.median(times["files"]), statistics.median(peaks["files"])
+    src = input_dsm(a.input, work, a.size)
+
+    def run(mode):
+        outdir = os.path.join(work, mode)
+        os.makedirs(outdir, exist_ok=True)
+        return measure([sys.executable, __file__, "--mode", mode, "--src", src, "--outdir",
+                        outdir, "--workers", str(a.workers), "--options", a.options])[:2]
+
+    times, peaks = alternate(MODES, a.repeat, run)
     print(f"\nseed pipeline, {a.workers} workers, options {a.options}, input {src}")
-    print(f"{'mode':10s} {'median s':>9s} {'peak mem':>11s} {'speed-up':>9s} {'memory':>7s}")
-    for mode in MODES:
-        t, m = statistics.median(times[mode]), statistics.median(peaks[mode])
-        print(f"{mode:10s} {t:9.2f} {mib(m)} {base_t / t:8.2f}x {m / base_m:6.2f}x")
+    print_medians(MODES, times, peaks)
     same = all(np.array_equal(_read(os.path.join(work, "files", f"{n}.tif")),
                               _read(os.path.join(work, "fused-all", f"{n}.tif")), equal_nan=True)
                for n in ("mask", "filled", "smooth"))

@@ -11,14 +11,13 @@ time of each step (each includes writing its output) and the total (including st
 stopping the worker pool). The engine is imported as `tilewise.engine` whatever the checkout
 folder is called (see bench/_common.py). A benchmark, not a test.
 """
-import argparse
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (DEFAULT_OPTIONS, MAX_DISTANCE, SIZE, SMOOTHING, Timer,  # noqa: E402
-                     import_engine, split_options)
+from _common import (MAX_DISTANCE, SIZE, SMOOTHING, Timer, import_engine,  # noqa: E402
+                     pipeline_parser, split_options)
 
 
 def run(src_path, outdir, workers, tile_size=0, options=(), band=1, start_method="spawn",
@@ -49,19 +48,14 @@ def run(src_path, outdir, workers, tile_size=0, options=(), band=1, start_method
             eng.release(filled, smooth)
         t1 = time.perf_counter()
     t.record("stop", time.perf_counter() - t1)
-    if verbose:
-        print(f"engine total    {t.total():7.2f} s", flush=True)
+    t.print_total()
     return t.times
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("input")
-    p.add_argument("outdir")
+    p = pipeline_parser(__doc__)
     p.add_argument("--workers", type=int, required=True, help="0 = all cores, 1 = no pool")
     p.add_argument("--tile-size", type=int, default=0, help="0 = auto [0]")
-    p.add_argument("--band", type=int, default=1)
-    p.add_argument("--options", default=DEFAULT_OPTIONS, help=f"creation options [{DEFAULT_OPTIONS}]")
     p.add_argument("--start-method", default="spawn", choices=("spawn", "forkserver", "fork"))
     a = p.parse_args(argv)
     run(a.input, a.outdir, a.workers, a.tile_size, split_options(a.options), a.band, a.start_method)

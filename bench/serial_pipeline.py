@@ -11,7 +11,6 @@ Writes OUTDIR/mask.tif (uint8, 1 = nodata or NaN), OUTDIR/filled.tif
 divided by uniform_filter of the valid mask, reflect mode; nodata stays nodata), and
 prints the wall time of each step and the total. A benchmark, not a test.
 """
-import argparse
 import os
 import sys
 
@@ -21,7 +20,8 @@ from rasterio.fill import fillnodata
 from scipy import ndimage
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import DEFAULT_OPTIONS, MAX_DISTANCE, SIZE, SMOOTHING, Timer, split_options  # noqa: E402
+from _common import (MAX_DISTANCE, SIZE, SMOOTHING, Timer, pipeline_parser,  # noqa: E402
+                     split_options)
 
 
 def nodata_of(values, nodata):
@@ -81,17 +81,12 @@ def run(src_path, outdir, options=(), band=1, verbose=True):
     with t("mean"):
         smooth = nodata_mean(filled, nodata, SIZE)
         write(os.path.join(outdir, "smooth.tif"), smooth[None], profile, options, nodata, [desc])
-    if verbose:
-        print(f"serial total    {t.total():7.2f} s", flush=True)
+    t.print_total()
     return t.times
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("input")
-    p.add_argument("outdir")
-    p.add_argument("--band", type=int, default=1)
-    p.add_argument("--options", default=DEFAULT_OPTIONS, help=f"creation options [{DEFAULT_OPTIONS}]")
+    p = pipeline_parser(__doc__)
     a = p.parse_args(argv)
     run(a.input, a.outdir, split_options(a.options), a.band)
     return 0

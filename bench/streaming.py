@@ -51,7 +51,6 @@ Nothing here asserts on time: benchmarks are for people to run. Exits 1 if an ou
 fails.
 """
 import argparse
-import configparser
 import inspect
 import os
 import re
@@ -68,7 +67,7 @@ import numpy as np  # noqa: E402
 import rasterio  # noqa: E402
 
 from _common import (MAX_DISTANCE, REPO, SIZE, import_engine, import_make_dsm,  # noqa: E402
-                     split_options)
+                     qgis_process_env, split_options)
 
 CASES = ("seed", "fill-qgis", "compute-fill", "overlap", "memory")
 DEFAULT_SIZE = {"seed": 6000, "fill-qgis": 10980, "compute-fill": 10980, "overlap": 10980,
@@ -450,25 +449,8 @@ def measure_tree(command, env):
     return seconds, pss, rss, text
 
 
-def qgis_env(work):
-    parent = tempfile.mkdtemp(dir=work, prefix="plugins-")
-    os.symlink(REPO, os.path.join(parent, "tilewise"))
-    config = tempfile.mkdtemp(dir=work, prefix="qgis-config-")
-    ini = os.path.join(config, "profiles", "default", "QGIS", "QGIS3.ini")
-    os.makedirs(os.path.dirname(ini))
-    settings = configparser.ConfigParser()
-    settings.optionxform = str
-    settings["PythonPlugins"] = {"tilewise": "true"}
-    with open(ini, "w") as handle:
-        settings.write(handle, space_around_delimiters=False)
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QGIS_CUSTOM_CONFIG_PATH=config,
-               QGIS_PLUGINPATH=parent)
-    env.pop("TILEWISE_CACHE", None)
-    return env
-
-
 def case_memory(a, work):
-    env = qgis_env(work)
+    env = qgis_process_env(work)
     budget = a.memory_mb * 2**20
     big = a.input or write_big_dsm(os.path.join(work, f"big-{a.size}.tif"), a.size, a.holes,
                                    a.seed)

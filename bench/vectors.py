@@ -33,7 +33,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-from _common import import_make_dsm  # noqa: E402
+from _common import import_make_dsm, size_arguments  # noqa: E402
 
 STATS = ["count", "sum", "mean", "stdev", "min", "max"]
 STAT_CODES = "0,1,2,4,5,6"
@@ -50,23 +50,31 @@ def write_dsm(path, size):
     return profile
 
 
-def write_circles(path, profile, count, rmin, rmax, seed, vertices=64):
+def _new_layer(path, profile, name, geometry_type, field):
+    """A new GeoPackage ``path`` (replacing one there) with one layer in the raster's CRS and
+    one integer ``field``, a transaction open: ``(data source, layer)``."""
     from osgeo import ogr, osr
-    t = profile["transform"]
-    rng = np.random.default_rng(seed)
-    cx = rng.uniform(0, profile["width"], count)
-    cy = rng.uniform(0, profile["height"], count)
-    r = rng.uniform(rmin, rmax, count)
-    a = np.linspace(0, 2 * np.pi, vertices, endpoint=False)
     drv = ogr.GetDriverByName("GPKG")
     if os.path.exists(path):
         drv.DeleteDataSource(path)
     ds = drv.CreateDataSource(path)
     srs = osr.SpatialReference()
     srs.ImportFromWkt(profile["crs"].to_wkt())
-    layer = ds.CreateLayer("zones", srs, ogr.wkbPolygon)
-    layer.CreateField(ogr.FieldDefn("zone", ogr.OFTInteger))
+    layer = ds.CreateLayer(name, srs, geometry_type)
+    layer.CreateField(ogr.FieldDefn(field, ogr.OFTInteger))
     layer.StartTransaction()
+    return ds, layer
+
+
+def write_circles(path, profile, count, rmin, rmax, seed, vertices=64):
+    from osgeo import ogr
+    t = profile["transform"]
+    rng = np.random.default_rng(seed)
+    cx = rng.uniform(0, profile["width"], count)
+    cy = rng.uniform(0, profile["height"], count)
+    r = rng.uniform(rmin, rmax, count)
+    a = np.linspace(0, 2 * np.pi, vertices, endpoint=False)
+    ds, layer = _new_layer(path, profile, "zones", ogr.wkbPolygon, "zone")
     for i in range(count):
         xs = t.c + t.a * (cx[i] + r[i] * np.cos(a))
         ys = t.f + t.e * (cy[i] + r[i] * np.sin(a))
@@ -77,24 +85,16 @@ def write_circles(path, profile, count, rmin, rmax, seed, vertices=64):
             f"POLYGON (({ring}, {xs[0]!r} {ys[0]!r}))"))
         layer.CreateFeature(feature)
     layer.CommitTransaction()
-    ds = None
+    del ds  # closes the GeoPackage
 
 
 def write_points(path, profile, count, seed):
-    from osgeo import ogr, osr
+    from osgeo import ogr
     t = profile["transform"]
     rng = np.random.default_rng(seed)
     xs = t.c + t.a * rng.uniform(-10, profile["width"] + 10, count)
     ys = t.f + t.e * rng.uniform(-10, profile["height"] + 10, count)
-    drv = ogr.GetDriverByName("GPKG")
-    if os.path.exists(path):
-        drv.DeleteDataSource(path)
-    ds = drv.CreateDataSource(path)
-    srs = osr.SpatialReference()
-    srs.ImportFromWkt(profile["crs"].to_wkt())
-    layer = ds.CreateLayer("points", srs, ogr.wkbPoint)
-    layer.CreateField(ogr.FieldDefn("pid", ogr.OFTInteger))
-    layer.StartTransaction()
+    ds, layer = _new_layer(path, profile, "points", ogr.wkbPoint, "pid")
     for i in range(count):
         feature = ogr.Feature(layer.GetLayerDefn())
         feature.SetField("pid", i)
@@ -103,7 +103,7 @@ def write_points(path, profile, count, seed):
         feature.SetGeometry(point)
         layer.CreateFeature(feature)
     layer.CommitTransaction()
-    ds = None
+    del ds  # closes the GeoPackage
 
 
 def read_table(path, key, names):
@@ -157,6 +157,25 @@ def report(rows):
         print(f"{name:<44} {seconds:9.2f} {r:>8}")
 
 
+def versus_native(args, runner, rows, common, ours, native):
+    """Time the Tilewise algorithm (``ours``: id, what it runs on, output; WORKERS from
+    --workers) and, unless --skip-native, QGIS's (``native``: id, output) on the ``common``
+    parameters; add their rows. Returns the seconds of each (native: None when skipped)."""
+    ours_id, what, ours_out = ours
+    seconds = best_of(args.repeat, lambda: runner.qgis(
+        ours_id, **common, WORKERS=args.workers, OUTPUT=ours_out))
+    rows.append((f"{ours_id} ({what})", seconds, None))
+    print(f"{ours_id} {seconds:.2f} s", flush=True)
+    if args.skip_native:
+        return seconds, None
+    native_id, native_out = native
+    native_seconds = best_of(args.repeat, lambda: runner.qgis(
+        native_id, **common, OUTPUT=native_out))
+    rows.append((native_id, native_seconds, native_seconds / seconds))
+    print(f"{native_id} {native_seconds:.2f} s", flush=True)
+    return seconds, native_seconds
+
+
 def bench_zonal(args, runner, dsm, profile, rows):
     polys = os.path.join(args.outdir, "zones.gpkg")
     write_circles(polys, profile, args.polygons, 20, 200, seed=1)
@@ -164,15 +183,11 @@ def bench_zonal(args, runner, dsm, profile, rows):
     native_out = os.path.join(args.outdir, "zonal_native.gpkg")
     common = dict(INPUT=polys, INPUT_RASTER=dsm, RASTER_BAND=1, COLUMN_PREFIX="_",
                   STATISTICS=STAT_CODES)
-    ours = best_of(args.repeat, lambda: runner.qgis(
-        "tilewise:zonalstatistics", **common, WORKERS=args.workers, OUTPUT=ours_out))
-    rows.append((f"tilewise:zonalstatistics ({args.polygons} polygons)", ours, None))
-    print(f"tilewise:zonalstatistics {ours:.2f} s", flush=True)
-    if not args.skip_native:
-        native = best_of(args.repeat, lambda: runner.qgis(
-            "native:zonalstatisticsfb", **common, OUTPUT=native_out))
-        rows.append(("native:zonalstatisticsfb", native, native / ours))
-        print(f"native:zonalstatisticsfb {native:.2f} s", flush=True)
+    ours, native = versus_native(
+        args, runner, rows, common,
+        ("tilewise:zonalstatistics", f"{args.polygons} polygons", ours_out),
+        ("native:zonalstatisticsfb", native_out))
+    if native is not None:
         names = ["_" + s for s in STATS]
         a = read_table(native_out, "zone", names)
         b = read_table(ours_out, "zone", names)
@@ -202,15 +217,10 @@ def bench_sample(args, runner, dsm, profile, rows):
     ours_out = os.path.join(args.outdir, "sample_tilewise.gpkg")
     native_out = os.path.join(args.outdir, "sample_native.gpkg")
     common = dict(INPUT=points, RASTERCOPY=dsm, COLUMN_PREFIX="SAMPLE_")
-    ours = best_of(args.repeat, lambda: runner.qgis(
-        "tilewise:samplepoints", **common, WORKERS=args.workers, OUTPUT=ours_out))
-    rows.append((f"tilewise:samplepoints ({args.points} points)", ours, None))
-    print(f"tilewise:samplepoints {ours:.2f} s", flush=True)
-    if not args.skip_native:
-        native = best_of(args.repeat, lambda: runner.qgis(
-            "native:rastersampling", **common, OUTPUT=native_out))
-        rows.append(("native:rastersampling", native, native / ours))
-        print(f"native:rastersampling {native:.2f} s", flush=True)
+    _, native = versus_native(args, runner, rows, common,
+                              ("tilewise:samplepoints", f"{args.points} points", ours_out),
+                                 ("native:rastersampling", native_out))
+    if native is not None:
         a = read_table(native_out, "pid", ["SAMPLE_1"])
         b = read_table(ours_out, "pid", ["SAMPLE_1"])
         same = sum(a[k] == b[k] for k in a)
@@ -293,13 +303,11 @@ def bench_mask(args, runner, rows):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--size", type=int, default=6000)
+    size_arguments(p, repeat=1)
     p.add_argument("--polygons", type=int, default=20000)
     p.add_argument("--points", type=int, default=200000)
     p.add_argument("--mask-size", type=int, default=10980)
     p.add_argument("--mask-polygons", type=int, default=5000)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--only", default="zonal,sample,mask")
     p.add_argument("--skip-native", action="store_true")
     p.add_argument("--exactextract", default="/tmp/benchvenv/bin/python")

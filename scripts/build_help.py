@@ -1,72 +1,69 @@
 #!/usr/bin/python3
-"""Write docs/help/: one HTML page per Tilewise algorithm (its Help button opens it), the shared
-"Performance and tiling" page and an index, from the algorithms' own help text.
+"""Write docs/algorithms.md, the reference of the Tilewise algorithms (a section per algorithm:
+id, help, parameters, outputs), from the algorithms' own help text; with --html FOLDER, write
+the HTML pages behind the dialogs' Help button into FOLDER instead (scripts/package.sh puts
+them in the zip; elsewhere QGIS writes them on demand, see algorithms/help.py).
 
-    QT_QPA_PLATFORM=offscreen /usr/bin/python3 scripts/build_help.py [FOLDER]
+    QT_QPA_PLATFORM=offscreen /usr/bin/python3 scripts/build_help.py [--html FOLDER]
 
-scripts/package.sh runs it before zipping; tests/test_help.py checks the committed pages are
-current.
+tests/test_help.py checks that docs/algorithms.md is current: run this after changing a help.
 """
 
+import argparse
 import os
 import sys
-import tempfile
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)  # _qgis_app
+REPO = os.path.dirname(HERE)
+MARKDOWN = os.path.join(REPO, "docs", "algorithms.md")
 
 
-def start_qgis():
-    """A headless QgsApplication with the checkout registered as the plugin ``tilewise``."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    parent = tempfile.mkdtemp(prefix="tilewise-help-")
-    os.symlink(REPO, os.path.join(parent, "tilewise"))
-    sys.path.insert(0, parent)
+def provider_help():
+    """``(algorithms.help module, algorithms, models)`` of the registered provider (QGIS must
+    be running)."""
     from qgis.core import QgsApplication
-
-    QgsApplication.setPrefixPath("/usr", True)
-    app = QgsApplication([], False, tempfile.mkdtemp(prefix="tilewise-help-profile-"))
-    app.initQgis()
-    from tilewise import classFactory
-
-    plugin = classFactory(None)
-    plugin.initProcessing()
-    return app, plugin
-
-
-def help_pages():
-    """``{file name: HTML}`` from the registered provider (QGIS must be running)."""
-    from qgis.core import QgsApplication, QgsProcessingModelAlgorithm
 
     from tilewise.algorithms import help as tilewise_help
 
     provider = QgsApplication.processingRegistry().providerById("tilewise")
-    algorithms = [a for a in provider.algorithms()
-                  if not isinstance(a, QgsProcessingModelAlgorithm)]
-    models = [a for a in provider.algorithms() if isinstance(a, QgsProcessingModelAlgorithm)]
+    return (tilewise_help, *tilewise_help.provider_algorithms(provider))
+
+
+def help_pages():
+    """``{file name: HTML}``: the pages of the Help button."""
+    tilewise_help, algorithms, models = provider_help()
     return tilewise_help.pages(algorithms, models)
 
 
-def write(folder, pages):
-    os.makedirs(folder, exist_ok=True)
-    for name in os.listdir(folder):  # pages of algorithms that are gone
-        if name.endswith(".html") and name not in pages:
-            os.remove(os.path.join(folder, name))
-    for name, text in pages.items():
-        path = os.path.join(folder, name)
-        old = open(path, encoding="utf-8").read() if os.path.exists(path) else None
-        if old != text:
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(text)
+def markdown():
+    """The text of docs/algorithms.md."""
+    tilewise_help, algorithms, models = provider_help()
+    return tilewise_help.render_markdown(algorithms, models)
 
 
 def main(argv):
-    folder = argv[0] if argv else os.path.join(REPO, "docs", "help")
-    app, plugin = start_qgis()  # noqa: F841 (kept alive while the pages are built)
-    pages = help_pages()
-    write(folder, pages)
-    print(f"{folder}: {len(pages)} pages")
-    plugin.unload()
-    app.exitQgis()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--html", metavar="FOLDER",
+                        help="write the HTML pages into FOLDER instead of docs/algorithms.md")
+    args = parser.parse_args(argv)
+    from _qgis_app import qgis_app
+
+    with qgis_app("tilewise-help"):
+        if args.html:
+            from tilewise.algorithms.help import write_pages
+
+            pages = help_pages()
+            write_pages(args.html, pages)
+            print(f"{args.html}: {len(pages)} pages")
+        else:
+            text = markdown()
+            old = open(MARKDOWN, encoding="utf-8").read() if os.path.exists(MARKDOWN) else None
+            if old != text:
+                with open(MARKDOWN, "w", encoding="utf-8", newline="\n") as handle:
+                    handle.write(text)
+            print(f"{MARKDOWN}: {text.count(chr(10) + '### ')} algorithms")
     return 0
 
 

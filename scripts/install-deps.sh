@@ -6,6 +6,7 @@
 #
 # Idempotent: if every package is already installed, apt is not touched at all.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/_apt.sh"
 
 PACKAGES=(
   qgis python3-qgis qgis-providers
@@ -22,23 +23,4 @@ for arg in "$@"; do
   esac
 done
 
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
-  [[ "$status" == "installed" ]] || missing+=("$pkg")
-done
-
-if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "install-deps: all ${#PACKAGES[@]} packages already installed"
-  exit 0
-fi
-
-if [[ $(id -u) -ne 0 ]]; then
-  echo "install-deps: missing packages: ${missing[*]} (run as root to install them)" >&2
-  exit 1
-fi
-
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update
-apt-get install -y --no-install-recommends "${missing[@]}"
+apt_install_missing install-deps "${PACKAGES[@]}"

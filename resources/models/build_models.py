@@ -23,7 +23,6 @@ file (tilewise:ndvi_smoothing). Importable (``ndvi_smoothing()``, ``dem_terrain(
 
 import os
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -149,48 +148,36 @@ def dem_terrain():
         "BAND": Source.fromStaticValue(1),
         "MAX_DISTANCE": Source.fromModelParameter("max_distance")},
         {"Filled DEM": ("OUTPUT", "Filled DEM")})
-    _child(model, "slope", "tilewise:slope", "Slope", 50, 250, {
-        "INPUT": Source.fromChildOutput("fill", "OUTPUT"),
-        "BAND": Source.fromStaticValue(1),
-        "UNITS": Source.fromStaticValue(0),
-        "Z_FACTOR": Source.fromModelParameter("z_factor")},
-        {"Slope": ("OUTPUT", "Slope")})
-    _child(model, "hillshade", "tilewise:hillshade", "Hillshade", 300, 250, {
-        "INPUT": Source.fromChildOutput("fill", "OUTPUT"),
-        "BAND": Source.fromStaticValue(1),
-        "AZIMUTH": Source.fromStaticValue(315.0),
-        "ALTITUDE": Source.fromStaticValue(45.0),
-        "Z_FACTOR": Source.fromModelParameter("z_factor")},
-        {"Hillshade": ("OUTPUT", "Hillshade")})
+    # slope and hillshade of the filled DEM, band 1, the model's Z factor; their own values
+    for child_id, title, x, values in (("slope", "Slope", 50, {"UNITS": 0}),
+                                       ("hillshade", "Hillshade", 300,
+                                        {"AZIMUTH": 315.0, "ALTITUDE": 45.0})):
+        _child(model, child_id, f"tilewise:{child_id}", title, x, 250, {
+            "INPUT": Source.fromChildOutput("fill", "OUTPUT"),
+            "BAND": Source.fromStaticValue(1),
+            **{name: Source.fromStaticValue(value) for name, value in values.items()},
+            "Z_FACTOR": Source.fromModelParameter("z_factor")},
+            {title: ("OUTPUT", title)})
     return complete_child_parameters(model)
 
 
-def _start_qgis():
-    """A headless QgsApplication with the checkout registered as the provider ``tilewise``."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    parent = tempfile.mkdtemp(prefix="tilewise-models-")
-    os.symlink(REPO, os.path.join(parent, "tilewise"))
-    sys.path.insert(0, parent)
-    from qgis.core import QgsApplication
+def qgis_app(prefix):
+    """scripts/_qgis_app.py's headless QGIS with the checkout's provider (a context)."""
+    scripts = os.path.join(REPO, "scripts")
+    if scripts not in sys.path:
+        sys.path.insert(0, scripts)
+    from _qgis_app import qgis_app as start
 
-    QgsApplication.setPrefixPath("/usr", True)
-    app = QgsApplication([], False, tempfile.mkdtemp(prefix="tilewise-models-profile-"))
-    app.initQgis()
-    from tilewise import classFactory
-
-    plugin = classFactory(None)
-    plugin.initProcessing()
-    return app, plugin
+    return start(prefix)
 
 
 def main(folder=HERE):
-    app, plugin = _start_qgis()  # noqa: F841 (kept alive while the models are built)
-    for name, build in (("ndvi_smoothing", ndvi_smoothing), ("dem_terrain", dem_terrain)):
-        path = os.path.join(folder, name + ".model3")
-        if not build().toFile(path):
-            raise SystemExit("could not write " + path)
-        print(path)
-    app.exitQgis()
+    with qgis_app("tilewise-models"):
+        for name, build in (("ndvi_smoothing", ndvi_smoothing), ("dem_terrain", dem_terrain)):
+            path = os.path.join(folder, name + ".model3")
+            if not build().toFile(path):
+                raise SystemExit("could not write " + path)
+            print(path)
 
 
 if __name__ == "__main__":

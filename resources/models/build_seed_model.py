@@ -14,33 +14,12 @@ file's name). Run it by file or by id:
 """
 
 import os
-import shutil
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
-    sys.path.insert(0, HERE)  # build_models (complete_child_parameters)
-REPO = os.path.dirname(os.path.dirname(HERE))
+    sys.path.insert(0, HERE)  # build_models (complete_child_parameters, qgis_app)
 OUT = os.path.join(HERE, "seed_pipeline.model3")
-
-
-def _start_qgis():
-    """A headless QgsApplication with the checkout registered as the provider ``tilewise``."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    parent = tempfile.mkdtemp(prefix="tilewise-model-")
-    os.symlink(REPO, os.path.join(parent, "tilewise"))
-    sys.path.insert(0, parent)
-    from qgis.core import QgsApplication
-
-    QgsApplication.setPrefixPath("/usr", True)
-    app = QgsApplication([], False, tempfile.mkdtemp(prefix="tilewise-model-profile-"))
-    app.initQgis()
-    from tilewise import classFactory
-
-    plugin = classFactory(None)
-    plugin.initProcessing()
-    return app, plugin, parent
 
 
 def build_model():
@@ -108,17 +87,14 @@ def build_model():
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     out = argv[0] if argv else OUT
-    app, plugin, parent = _start_qgis()
-    try:
+    from build_models import qgis_app
+
+    with qgis_app("tilewise-model"):
         model = build_model()
         names = [p.name() for p in model.parameterDefinitions()]
         if not model.toFile(out):
             raise SystemExit(f"could not write {out}")
         print(f"wrote {out}: parameters {', '.join(names)}")
-    finally:
-        plugin.unload()
-        shutil.rmtree(parent, True)
-    app.exitQgis()
     return 0
 
 
