@@ -1,26 +1,24 @@
 """The Engine: shared rasters, one worker pool, and tiled runs of filters and reducers."""
 
-import functools
 import logging
 import os
-import threading
 import time
-from contextlib import contextmanager
 
 from .core.environment import default_memory_budget, env_choice, env_number
 from .core.errors import InputError, TilewiseError
 from .core.filter import Filter, Reducer
+from .execution.exclusive import exclusive, new_use
 from .execution.heap import give_back_free_memory, keep_freed_tile_memory
 from .execution.interpreter import resolve_worker_python
 from .plan.checks import check_step
-from .plan.pipeline import fused_filter, pipeline_inputs, plan
+from .plan.pipeline import fused_filter, pipeline_inputs, plan, run_steps
 from .execution.policy import BACKENDS, Backends
 from .execution.pool import ensure_resource_tracker
-from .store.raster import SharedRaster, create_raster
+from .store.raster import SharedRaster, create_raster, view_of
 from .io.reading import read_into, read_profile
 from .io.writing import refuse_writing_over, write_raster
 from .store.segments import sweep_orphans
-from .execution.tasks import TileJob
+from .execution.tasks import tile_jobs
 from .tiling.tiles import bytes_per_pixel, make_tiles, tile_shape_for
 
 logger = logging.getLogger("tilewise")
@@ -35,30 +33,6 @@ def _check_count(name, value, minimum=0):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InputError(name, f"must be an integer >= {minimum}, got {value!r}")
     return value
-
-
-def _exclusive(method):
-    """One call at a time per Engine: a second thread gets a clear error, not a tangle of
-    half-shared state (the same thread may nest calls: ``run`` calls ``apply``)."""
-    @functools.wraps(method)
-    def exclusive(self, *args, **kwargs):
-        me = threading.get_ident()
-        if self._user != me:
-            if not self._use.acquire(blocking=False):
-                raise TilewiseError(
-                    f"this Engine is busy in another thread (Engine.{method.__name__} was "
-                    "called while another call runs); an Engine runs one call at a time: "
-                    "use one Engine per thread")
-            self._user, self._depth = me, 0
-        self._depth += 1
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            self._depth -= 1
-            if self._depth == 0:
-                self._user = None
-                self._use.release()
-    return exclusive
 
 
 class Engine:
@@ -80,7 +54,7 @@ class Engine:
     def __init__(self, workers=0, tile_size=0, start_method="spawn", memory_budget=None,
                  progress=None, cancel=None, log=None, python=None, cache=None,
                  backend=None, session=None, scheduler=None):
-        self._use, self._user, self._depth = threading.Lock(), None, 0  # see _exclusive
+        self._use, self._user, self._depth = new_use()  # see execution.exclusive
         workers = _check_count("workers", workers)
         cores = os.cpu_count() or 1
         if workers > MAX_WORKERS_PER_CORE * cores:
@@ -145,7 +119,7 @@ class Engine:
             give_back_free_memory()  # what the heap kept for tile temporaries (engine.execution.heap)
 
     # -- rasters ---------------------------------------------------------------------------
-    @_exclusive
+    @exclusive
     def open(self, path):
         """Read the raster file at ``path`` (all bands) into shared memory.
 
@@ -169,14 +143,14 @@ class Engine:
             raise
         return raster
 
-    @_exclusive
+    @exclusive
     def create(self, profile, source=None):
         """A new zero-filled shared raster for ``profile``."""
         self._check_open()
         self.backends.start_for(profile.height * profile.width)  # boot while it is filled
         return self._track(create_raster(profile, source=source))
 
-    @_exclusive
+    @exclusive
     def prepare(self, *ops):
         """Start the worker processes early if any of ``ops`` (Filters, Reducers or Pipelines)
         will need them: at the first raster opened or created that is large enough to run in
@@ -200,7 +174,7 @@ class Engine:
         for raster in rasters:
             raster.release()
 
-    @_exclusive
+    @exclusive
     def write(self, raster, path, options=(), driver="GTiff"):
         """Write ``raster`` to ``path`` atomically, with GDAL creation ``options``."""
         array = raster.array
@@ -238,14 +212,14 @@ class Engine:
         raster = self._rasters.get(ref.segment.name)
         if raster is None:
             raise TilewiseError(f"raster {ref.segment.name} is not held by this engine")
-        return _view_of(raster, writable)
+        return view_of(raster, writable)
 
     def _check_open(self):
         if self._closed:
             raise TilewiseError("this Engine is closed")
 
     # -- runs ------------------------------------------------------------------------------
-    @_exclusive
+    @exclusive
     def apply(self, filter, inputs, **params):
         """Run ``filter`` on ``inputs`` tile by tile; returns its output raster(s)."""
         if not isinstance(filter, Filter):
@@ -267,7 +241,7 @@ class Engine:
             raise
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
-    @_exclusive
+    @exclusive
     def run(self, pipeline, inputs, keep=None, fuse=None):
         """Run a Pipeline on ``inputs`` (a dict by input name, or a list in order).
 
@@ -288,27 +262,9 @@ class Engine:
         if fuse:
             outputs = self.apply(fused_filter(p), inputs, plan=p)
             return dict(zip(p.keep, outputs if isinstance(outputs, tuple) else (outputs,)))
-        return self._run_steps(p, inputs)
+        return run_steps(self, p, inputs)
 
-    def _run_steps(self, p, inputs):
-        have = dict(zip(p.inputs, inputs))
-        last_use = {n: i for i, step in enumerate(p.steps) for n in step.inputs}
-        made = []
-        try:
-            for i, step in enumerate(p.steps):
-                outputs = self.apply(step.filter, [have[n] for n in step.inputs], **step.given)
-                outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-                made.extend(outputs)
-                have.update(zip(step.outputs, outputs))
-                for name in step.inputs:  # free intermediates nobody needs any more
-                    if name not in p.inputs and name not in p.keep and last_use[name] == i:
-                        have[name].release()
-        except BaseException:
-            self.release(*made)
-            raise
-        return {n: have[n] for n in p.keep}
-
-    @_exclusive
+    @exclusive
     def reduce(self, reducer, inputs, **params):
         """Run ``reducer`` on ``inputs`` tile by tile and merge the partial results."""
         if not isinstance(reducer, Reducer):
@@ -339,7 +295,7 @@ class Engine:
                 raise InputError("inputs", f"input {i} belongs to another Engine")
         return inputs
 
-    @_exclusive
+    @exclusive
     def stream(self, filter, sources, targets, options=(), driver="GTiff", **params):
         """Run ``filter`` from raster files to raster files in strips (engine.execution.stream):
         reading, computing and writing overlap, and memory stays within ``memory_budget``
@@ -363,7 +319,7 @@ class Engine:
         self.prepare(filter)
         return stream(self, filter, list(sources), list(targets), params, options, driver)
 
-    @_exclusive
+    @exclusive
     def stream_run(self, pipeline, sources, targets, fuse=None, options=(), driver="GTiff"):
         """Run a Pipeline from raster files to raster files in strips (see ``stream``).
 
@@ -374,17 +330,8 @@ class Engine:
         ``options`` and ``driver`` are the outputs' creation options and GDAL driver.
         Returns ``{output name: path}``.
         """
-        sources = [os.fspath(path) for path in pipeline_inputs(pipeline, sources)]
-        targets = dict(targets)
-        p = plan(pipeline, [read_profile(path) for path in sources], list(targets))
-        if fuse is False or not p.fusable:
-            outputs = self.run(pipeline, [self.open(path) for path in sources],
-                               keep=list(targets), fuse=False)
-            return {name: self.write(outputs[name], targets[name], options, driver)
-                    for name in targets}
-        paths = self.stream(fused_filter(p), sources, [targets[n] for n in p.keep],
-                            options=options, driver=driver, plan=p)
-        return dict(zip(p.keep, paths))
+        from .execution.stream import stream_pipeline
+        return stream_pipeline(self, pipeline, sources, dict(targets), fuse, options, driver)
 
     def run_jobs(self, op, jobs, progress=None, pixels=None, busy_caller=False):
         """Run tile ``jobs`` of ``op`` on the backend the policy picks, reporting through
@@ -413,10 +360,8 @@ class Engine:
         shape = tile_shape_for(self.tile_size, first.height, first.width, margin,
                                self.workers if parallel else 1,  # inline: one worker's tiles
                                bytes_per_pixel, self.memory_budget)
-        in_refs = tuple(r.ref for r in inputs)
-        out_refs = tuple(r.ref for r in outputs)
-        return [TileJob(op, params, in_refs, out_refs, tile)
-                for tile in make_tiles(first.height, first.width, margin, shape)]
+        return tile_jobs(op, params, inputs, outputs,
+                         make_tiles(first.height, first.width, margin, shape))
 
     def _run(self, name, jobs, on_result, progress=None, quiet=False, pixels=None,
              busy_caller=False):
@@ -447,11 +392,6 @@ class Engine:
         logger.info(message)
         if self.log is not None:
             self.log(message)
-
-
-@contextmanager
-def _view_of(raster, writable):
-    yield raster.writable_array() if writable else raster.array
 
 
 __all__ = ["Engine"]

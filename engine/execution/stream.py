@@ -23,6 +23,7 @@ from ..core.errors import Cancelled, InputError
 from ..store.raster import create_raster
 from ..core.filter import check_input_count
 from ..plan.checks import check_step
+from ..plan.pipeline import fused_filter, pipeline_inputs, plan
 from ..io.reading import read_into, read_profile
 from ..io.writing import RasterWriter, refuse_writing_over
 from .tasks import TileJob
@@ -201,4 +202,19 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     return [os.path.abspath(os.fspath(t)) for t in targets]
 
 
-__all__ = ["check_sources", "stream"]
+def stream_pipeline(eng, pipeline, sources, targets, fuse=None, options=(), driver="GTiff"):
+    """``Engine.stream_run``: the pipeline fused into one streamed pass where valid, else run
+    in memory step by step and written."""
+    sources = [os.fspath(path) for path in pipeline_inputs(pipeline, sources)]
+    p = plan(pipeline, [read_profile(path) for path in sources], list(targets))
+    if fuse is False or not p.fusable:
+        outputs = eng.run(pipeline, [eng.open(path) for path in sources],
+                          keep=list(targets), fuse=False)
+        return {name: eng.write(outputs[name], targets[name], options, driver)
+                for name in targets}
+    paths = eng.stream(fused_filter(p), sources, [targets[n] for n in p.keep],
+                       options=options, driver=driver, plan=p)
+    return dict(zip(p.keep, paths))
+
+
+__all__ = ["check_sources", "stream", "stream_pipeline"]

@@ -20,6 +20,13 @@ class TileJob:
     tile: object        # tiling.Tile
 
 
+def tile_jobs(op, params, inputs, outputs, tiles):
+    """One TileJob per tile of ``tiles``, on the SharedRasters ``inputs`` and ``outputs``."""
+    in_refs = tuple(r.ref for r in inputs)
+    out_refs = tuple(r.ref for r in outputs)
+    return [TileJob(op, params, in_refs, out_refs, tile) for tile in tiles]
+
+
 class Attachments:
     """A worker's maps of shared segments, kept across tiles until the parent says ``forget``.
 

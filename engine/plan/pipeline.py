@@ -205,6 +205,27 @@ def pipeline_inputs(pipeline, inputs):
     return [inputs[n] for n in pipeline.inputs]
 
 
+def run_steps(engine, p, inputs):
+    """Run plan ``p`` step by step on ``engine`` (``Engine.apply`` each step), intermediates
+    in shared memory, each released after its last use; returns {kept name: SharedRaster}."""
+    have = dict(zip(p.inputs, inputs))
+    last_use = {n: i for i, step in enumerate(p.steps) for n in step.inputs}
+    made = []
+    try:
+        for i, step in enumerate(p.steps):
+            outputs = engine.apply(step.filter, [have[n] for n in step.inputs], **step.given)
+            outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+            made.extend(outputs)
+            have.update(zip(step.outputs, outputs))
+            for name in step.inputs:  # free intermediates nobody needs any more
+                if name not in p.inputs and name not in p.keep and last_use[name] == i:
+                    have[name].release()
+    except BaseException:
+        engine.release(*made)
+        raise
+    return {n: have[n] for n in p.keep}
+
+
 def fused_filter(p):
     """The Filter that runs plan ``p`` in one pass."""
     return Filter("fused(" + ", ".join(s.name for s in p.steps) + ")", _fused, margin=p.margin,

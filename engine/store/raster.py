@@ -1,5 +1,6 @@
 """Shared rasters: a profile plus pixels in one shared segment, shape (bands, rows, cols)."""
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,3 +110,9 @@ def create_raster(profile, source=None, on_release=None):
     """A new zero-filled shared raster for ``profile``."""
     segment = Segment.create(profile.nbytes)
     return SharedRaster(segment, profile, source=source, on_release=on_release)
+
+
+@contextmanager
+def view_of(raster, writable):
+    """``raster``'s array (writable or read-only) as a context, as a worker's view is."""
+    yield raster.writable_array() if writable else raster.array
