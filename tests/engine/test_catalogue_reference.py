@@ -17,7 +17,7 @@ from rasterio.transform import Affine
 from engine_helpers import apply_copy
 from tilewise.engine import Engine, Profile, filters
 from tilewise.engine.core.errors import InputError
-from tilewise.engine.ops.filters.focal import footprint, reflect_pad
+from tilewise.engine.ops.filters.windows import footprint, reflect_pad
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import scipy.ndimage as ndi
 
 from ...core.filter import Filter
 from ..params import check_band, check_choice, check_known
-from .focal import band_outputs, fill_value, float_dtype, footprint, selected_bands, working
+from .windows import band_outputs, fill_value, float_dtype, footprint, selected_bands, working
 from .smoothing import check_gaussian, gaussian_margin, gaussian_radius
 
 

@@ -1,164 +1,18 @@
-"""Focal (moving-window) statistics, and the window helpers the other filters share.
-
-Every statistic is computed per output pixel from its own window in a fixed order
-(elementwise operations on shifted copies, or exact comparisons), so a tile gives the same
-bits as the whole image. Borders: scipy's ``reflect`` mode (numpy's ``symmetric`` pad).
-"""
+"""Focal (moving-window) statistics of the valid pixels, on the window library
+(``windows``): exact, so a tile gives the same bits as the whole image."""
 
 import numpy as np
-import scipy.ndimage as ndi
 
 from ...core.errors import InputError
 from ...core.filter import Filter
 from ..params import (check_band, check_between, check_choice, check_known,
                       check_window)
-from .nodata import invalid_pixels
+from .windows import (band_outputs, float_dtype, footprint, per_band, reflect_pad, shifted,
+                      window_extreme, window_majority, window_percentile, window_sums)
 
 STATISTICS = ("min", "max", "range", "sum", "mean", "std", "variance", "median", "percentile",
               "majority")
 _KEEP_DTYPE = ("min", "max", "majority")
-
-
-# -- helpers shared by the window filters ----------------------------------------------------
-def selected_bands(params, count):
-    """1-based band numbers: ``params["band"]`` or all ``count`` bands when it is None."""
-    return [params["band"]] if params.get("band") else list(range(1, count + 1))
-
-
-def float_dtype(dtype):
-    """Float inputs keep their dtype; integer inputs give float32."""
-    return np.dtype(dtype).name if np.dtype(dtype).kind == "f" else "float32"
-
-
-def fill_value(nodata):
-    """What nodata pixels hold in an output: the input's nodata value, else NaN."""
-    return np.nan if nodata is None else nodata
-
-
-def band_outputs(profiles, params, dtype):
-    """One output with the selected bands of input 0, in ``dtype``, nodata kept."""
-    p = profiles[0]
-    bands = selected_bands(params, p.count)
-    return [p.replace(count=len(bands), dtype=np.dtype(dtype).name,
-                      descriptions=tuple(p.descriptions[b - 1] for b in bands))]
-
-
-def working(band, nodata):
-    """(float64 values with NaN at nodata and -0.0 turned into +0.0, invalid mask)."""
-    invalid = invalid_pixels(band, nodata)
-    values = band.astype(np.float64) + 0.0  # x + 0.0 maps -0.0 to +0.0: min/max ties are exact
-    values[invalid] = np.nan
-    return values, invalid
-
-
-def footprint(shape, radius):
-    """Boolean (2r+1, 2r+1) window: 'square', 'disk'/'circle' (dy^2 + dx^2 <= r^2) or 'cross'."""
-    r = int(radius)
-    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
-    if shape == "square":
-        return np.ones((2 * r + 1, 2 * r + 1), dtype=bool)
-    if shape in ("disk", "circle"):
-        return dy * dy + dx * dx <= radius * radius
-    if shape == "cross":
-        return (dy == 0) | (dx == 0)
-    raise ValueError(f"unknown window shape {shape!r}")
-
-
-def shifted(padded, fp, shape):
-    """The views of ``padded`` (padded by the footprint's radius) under each footprint cell,
-    in row-major order."""
-    rows, cols = shape
-    for dy, dx in zip(*np.nonzero(fp)):
-        yield padded[dy:dy + rows, dx:dx + cols]
-
-
-def reflect_pad(values, r):
-    """``values`` (rows, cols) padded by ``r`` on every side with scipy's 'reflect' border
-    (numpy's 'symmetric'): ``np.pad`` without its Python overhead, which held the GIL for a
-    fifth of a threaded 3x3 mean."""
-    rows, cols = values.shape
-    if r == 0 or r > rows or r > cols:  # repeated reflection: numpy does it right
-        return np.pad(values, r, mode="symmetric")
-    out = np.empty((rows + 2 * r, cols + 2 * r), values.dtype)
-    out[r:r + rows, r:r + cols] = values
-    out[:r, r:r + cols] = values[:r][::-1]
-    out[r + rows:, r:r + cols] = values[::-1][:r]
-    out[:, :r] = out[:, r:2 * r][:, ::-1]
-    out[:, r + cols:] = out[:, cols:cols + r][:, ::-1]
-    return out
-
-
-def window_sums(values, invalid, fp):
-    """(sum of valid values, number of valid pixels) over the footprint, float64."""
-    r = fp.shape[0] // 2
-    zeroed = np.where(invalid, 0.0, values)
-    total = np.zeros(values.shape)
-    count = np.zeros(values.shape)
-    for z, v in zip(shifted(reflect_pad(zeroed, r), fp, values.shape),
-                    shifted(reflect_pad((~invalid).astype(np.float64), r), fp, values.shape)):
-        total += z
-        count += v
-    return total, count
-
-
-def window_extreme(values, invalid, fp, which):
-    """Min or max of the valid pixels (nodata as +inf / -inf: never chosen unless alone)."""
-    if which == "min":
-        return ndi.minimum_filter(np.where(invalid, np.inf, values), footprint=fp, mode="reflect")
-    return ndi.maximum_filter(np.where(invalid, -np.inf, values), footprint=fp, mode="reflect")
-
-
-def _chunks(shape, k, budget=2**25):
-    rows, cols = shape
-    step = max(1, budget // max(1, 8 * k * cols))
-    for r0 in range(0, rows, step):
-        yield r0, min(rows, r0 + step)
-
-
-def _sorted_windows(padded, fp, shape, r0, r1):
-    cols = shape[1]
-    stack = np.stack([padded[r0 + dy:r1 + dy, dx:dx + cols] for dy, dx in zip(*np.nonzero(fp))])
-    stack.sort(axis=0)  # NaN (nodata) last
-    return stack
-
-
-def window_percentile(values, invalid, fp, q):
-    """Percentile ``q`` (0..100, linear interpolation) of the valid pixels in the window."""
-    r = fp.shape[0] // 2
-    padded = reflect_pad(values, r)
-    k = int(fp.sum())
-    out = np.full(values.shape, np.nan)
-    for r0, r1 in _chunks(values.shape, k):
-        stack = _sorted_windows(padded, fp, values.shape, r0, r1)
-        n = (~np.isnan(stack)).sum(axis=0)
-        pos = (q / 100.0) * np.maximum(n - 1, 0)
-        lo = np.floor(pos).astype(np.intp)
-        hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
-        frac = pos - lo
-        low = np.take_along_axis(stack, lo[None], 0)[0]
-        high = np.take_along_axis(stack, hi[None], 0)[0]
-        with np.errstate(invalid="ignore"):
-            out[r0:r1] = np.where(frac == 0, low, low + (high - low) * frac)
-    return out
-
-
-def window_majority(values, invalid, fp):
-    """Most frequent valid value in the window; ties go to the smallest value."""
-    r = fp.shape[0] // 2
-    padded = reflect_pad(values, r)
-    k = int(fp.sum())
-    out = np.full(values.shape, np.nan)
-    for r0, r1 in _chunks(values.shape, k):
-        s = _sorted_windows(padded, fp, values.shape, r0, r1)
-        best, best_count = s[0].copy(), np.ones(s.shape[1:], dtype=np.int64)
-        run = np.ones(s.shape[1:], dtype=np.int64)
-        for j in range(1, k):
-            run = np.where(s[j] == s[j - 1], run + 1, 1)  # NaN never equals: no NaN runs
-            better = (run > best_count) & ~np.isnan(s[j])
-            best_count = np.where(better, run, best_count)
-            best = np.where(better, s[j], best)
-        out[r0:r1] = best
-    return out
 
 
 def statistic(values, invalid, fp, name, q=None):
@@ -190,19 +44,6 @@ def statistic(values, invalid, fp, name, q=None):
             squares += np.where(v, d * d, 0.0)
         variance = squares / count
     return variance if name == "variance" else np.sqrt(variance)
-
-
-def per_band(buffers, profiles, params, out_dtype, compute):
-    """Run ``compute(values, invalid) -> float64`` on each selected band; nodata kept."""
-    source, nodata = buffers[0], profiles[0].nodata
-    bands = selected_bands(params, source.shape[0])
-    out = np.empty((len(bands),) + source.shape[1:], dtype=out_dtype)
-    for i, b in enumerate(bands):
-        values, invalid = working(source[b - 1], nodata)
-        result = compute(values, invalid)
-        result[invalid] = fill_value(nodata)
-        out[i] = result
-    return out
 
 
 # -- the filter ----------------------------------------------------------------------------

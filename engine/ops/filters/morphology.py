@@ -5,7 +5,7 @@ import numpy as np
 from ...core.errors import InputError
 from ...core.filter import Filter
 from ..params import check_band, check_choice, check_int, check_known
-from .focal import band_outputs, fill_value, float_dtype, footprint, selected_bands, working, \
+from .windows import band_outputs, fill_value, float_dtype, footprint, selected_bands, working, \
     window_extreme
 
 OPERATIONS = ("erosion", "dilation", "opening", "closing", "white_tophat", "black_tophat")

@@ -6,7 +6,7 @@ import scipy.ndimage as ndi
 from ...core.errors import InputError
 from ...core.filter import Filter
 from ..params import check_band, check_known, check_positive, check_window
-from .focal import band_outputs, float_dtype, per_band, reflect_pad
+from .windows import band_outputs, float_dtype, per_band, reflect_pad
 from .nodata import invalid_pixels
 
 

@@ -16,7 +16,7 @@ from ...core.errors import InputError
 from ...core.filter import Filter
 from ..params import (check_band, check_between, check_bool, check_choice, check_known,
                       check_positive)
-from .focal import selected_bands
+from .windows import selected_bands
 from .nodata import invalid_pixels
 
 NODATA = -9999.0
