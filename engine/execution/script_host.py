@@ -19,6 +19,7 @@ import traceback
 
 from ..core.environment import env_number
 from ..core.errors import InputError, ScriptError
+from ..core.process_wide import ProcessWide
 from .process_role import mark_worker_process
 
 DEFAULT_TIMEOUT = 120.0
@@ -161,23 +162,17 @@ class ScriptHost:
         return self._process.pid if self._process is not None else None
 
 
-_default = None
-_default_lock = threading.Lock()
+_default = ProcessWide(lambda: ScriptHost())
 
 
 def default_host():
     """The process-wide ScriptHost."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = ScriptHost()
-        return _default
+    return _default.get()
 
 
 def close_default_host():
-    with _default_lock:
-        if _default is not None:
-            _default.close()
+    """Stop the process-wide ScriptHost (a later script starts a new one)."""
+    _default.close()
 
 
 atexit.register(close_default_host)

@@ -9,6 +9,7 @@ algorithms running at once) starts a pool of its own, as without a session.
 
 import threading
 
+from ..core.process_wide import ProcessWide
 from .pool import ProcessPool
 
 
@@ -62,23 +63,14 @@ class WorkerSession:
             pool.close()
 
 
-_default = None
-_default_lock = threading.Lock()
+_default = ProcessWide(WorkerSession)
 
 
 def default_session():
     """The process-wide WorkerSession (the QGIS provider's; created on first use)."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = WorkerSession()
-        return _default
+    return _default.get()
 
 
 def close_default_session():
     """Stop the default session's workers (the provider does this when unloaded)."""
-    global _default
-    with _default_lock:
-        session, _default = _default, None
-    if session is not None:
-        session.close()
+    _default.close()

@@ -186,33 +186,20 @@ def script_check(path, digest, profiles, params):
 
 
 @dataclass(frozen=True)
-class _ScriptMargin:
+class _ScriptPart:
+    """One part of a script the engine calls before any tile (its margin, check or
+    output_profiles), as a picklable callable that runs it through ``_call``."""
+
+    function: str  # script_margin, script_check or script_outputs
     path: str
     digest: str
+    label: str     # what it is, in messages: "the margin of", "check of", ...
 
-    def __call__(self, params):
-        return _call("script_margin", self.path, self.digest, params,
-                     what=f"the margin of {self.path}")
-
-
-@dataclass(frozen=True)
-class _ScriptOutputs:
-    path: str
-    digest: str
-
-    def __call__(self, profiles, params):
-        return _call("script_outputs", self.path, self.digest, list(profiles), params,
-                     what=f"output_profiles of {self.path}")
-
-
-@dataclass(frozen=True)
-class _ScriptCheck:
-    path: str
-    digest: str
-
-    def __call__(self, profiles, params):
-        return _call("script_check", self.path, self.digest, list(profiles), params,
-                     what=f"check of {self.path}")
+    def __call__(self, *args):
+        if len(args) == 2:  # (profiles, params)
+            args = (list(args[0]), args[1])
+        return _call(self.function, self.path, self.digest, *args,
+                     what=f"{self.label} {self.path}")
 
 
 def _first_profile(profiles, params):
@@ -238,10 +225,12 @@ def load_filter(path, name=None):
     info = _call("script_description", path, digest, what=f"importing {path}")
     return Filter(name or os.path.splitext(os.path.basename(path))[0],
                   ScriptFunction(path, digest, "filter"),
-                  margin=_ScriptMargin(path, digest) if info["margin"] else 0,
-                  outputs=_ScriptOutputs(path, digest) if info["output_profiles"]
-                  else _first_profile,
-                  check=_ScriptCheck(path, digest) if info["check"] else _all_params,
+                  margin=(_ScriptPart("script_margin", path, digest, "the margin of")
+                          if info["margin"] else 0),
+                  outputs=(_ScriptPart("script_outputs", path, digest, "output_profiles of")
+                           if info["output_profiles"] else _first_profile),
+                  check=(_ScriptPart("script_check", path, digest, "check of")
+                         if info["check"] else _all_params),
                   inputs=tuple(info["inputs"]), isolated=True)
 
 

@@ -50,19 +50,13 @@ class RasterCache:
         """Keep a copy of ``raster``, just written to ``path``. Returns True if cached."""
         if raster.nbytes > self.budget:
             return False
-        key = os.path.realpath(path)
-        copy = create_raster(raster.profile, source=key)
+        copy = create_raster(raster.profile, source=os.path.realpath(path))
         try:
             np.copyto(copy.writable_array(), raster.array)
-            stamp = _stamp(key)
         except BaseException:
             copy.release()
             raise
-        with self._lock:
-            self._drop(key)
-            self._entries[key] = _Entry(copy, stamp)
-            self._evict()
-        return True
+        return self.adopt(path, copy)
 
     def adopt(self, path, raster):
         """Keep ``raster`` itself (made by ``create_raster``, not an Engine) for ``path``,

@@ -321,6 +321,29 @@ def sweep_orphans():
     the names removed."""
     removed = []
     alive = {}
+    for folder, kind, name, token in _entries():
+        if token is None:
+            if name.startswith(PREFIX) and name.endswith(LOCK_SUFFIX):
+                owner_alive(name[len(PREFIX):-len(LOCK_SUFFIX)])  # removes it if free
+            continue
+        if token not in alive:
+            alive[token] = owner_alive(token)
+        if alive[token]:
+            continue
+        try:
+            if kind == "shm" and _POSIX:
+                _posixshmem.shm_unlink("/" + name)
+            else:
+                os.unlink(os.path.join(folder, name))
+            removed.append(name)
+        except OSError:
+            pass
+    return removed
+
+
+def _entries():
+    """(folder, kind, name, owner token or None if not a segment) of every entry in the
+    places segments live in."""
     for folder, kind in _segment_folders():
         try:
             names = os.listdir(folder)
@@ -328,24 +351,7 @@ def sweep_orphans():
             continue
         for name in names:
             match = _NAME_RE.match(name)
-            if not match:
-                if name.startswith(PREFIX) and name.endswith(LOCK_SUFFIX):
-                    owner_alive(name[len(PREFIX):-len(LOCK_SUFFIX)])  # removes it if free
-                continue
-            token = match.group(1)
-            if token not in alive:
-                alive[token] = owner_alive(token)
-            if alive[token]:
-                continue
-            try:
-                if kind == "shm" and _POSIX:
-                    _posixshmem.shm_unlink("/" + name)
-                else:
-                    os.unlink(os.path.join(folder, name))
-                removed.append(name)
-            except OSError:
-                pass
-    return removed
+            yield folder, kind, name, match.group(1) if match else None
 
 
 def _segment_folders():
@@ -364,17 +370,8 @@ def list_segments(pid=None):
     token = None
     if pid is not None:
         token = owner_token() if pid == os.getpid() else f"{pid:x}"
-    found = []
-    for folder, _ in _segment_folders():
-        try:
-            names = os.listdir(folder)
-        except OSError:
-            continue
-        for name in names:
-            match = _NAME_RE.match(name)
-            if match and (token is None or match.group(1) == token):
-                found.append(name)
-    return sorted(found)
+    return sorted(name for _, _, name, owner in _entries()
+                  if owner is not None and (token is None or owner == token))
 
 
 atexit.register(_drop_locks)
