@@ -6,7 +6,7 @@ them in the zip; elsewhere QGIS writes them on demand, see algorithms/help.py).
 
     QT_QPA_PLATFORM=offscreen /usr/bin/python3 scripts/build_help.py [--html FOLDER]
 
-tests/test_help.py checks that docs/algorithms.md is current: run this after changing a help.
+tests/qgis/test_help.py checks that docs/algorithms.md is current: run this after changing a help.
 """
 
 import argparse
