@@ -1,10 +1,12 @@
-"""The Engine: shared rasters, one worker pool, and tiled runs of filters and reducers."""
+"""The Engine: tiled runs of filters, pipelines and reducers, in memory or streamed from
+file to file, over the rasters it holds (``holding.Holding``, its base class)."""
 
 import logging
 import os
 import time
 
 from .core.environment import default_memory_budget, env_choice, env_number
+from .core.docstrings import docfiller
 from .core.errors import InputError, TilewiseError
 from .core.filter import Filter, Reducer
 from .execution.exclusive import exclusive, new_use
@@ -14,9 +16,7 @@ from .plan.checks import check_step
 from .plan.pipeline import fused_filter, pipeline_inputs, plan, run_steps
 from .execution.policy import BACKENDS, Backends
 from .execution.pool import ensure_resource_tracker
-from .store.raster import SharedRaster, create_raster, view_of
-from .io.reading import read_into, read_profile
-from .io.writing import refuse_writing_over, write_raster
+from .holding import Holding
 from .store.segments import sweep_orphans
 from .execution.tasks import tile_jobs
 from .tiling.tiles import bytes_per_pixel, make_tiles, tile_shape_for
@@ -35,20 +35,41 @@ def _check_count(name, value, minimum=0):
     return value
 
 
-class Engine:
-    """Loads rasters once into shared memory and runs filters on them tile by tile.
+@docfiller
+class Engine(Holding):
+    """Loads rasters once into shared memory and runs operations on them tile by tile.
 
-    ``workers``: how many tiles run at once (0 = all cores, 1 = in this process only); with
-    worker processes, this process computes tiles as one of them. ``tile_size``: tile side in
-    pixels (0 = auto). ``progress(fraction)``, ``cancel() -> bool`` and ``log(message)`` are
-    plain callables. ``cache``: a RasterCache (see engine.store.cache) that ``open`` borrows from
-    and ``write`` puts copies in. ``backend``: "auto" (default, or ``TILEWISE_BACKEND``) runs
-    filters that hold the GIL in worker processes, started when first needed (or by
-    ``prepare``), and filters that release it on threads, or in those processes once they
-    are up; "processes" or "threads" forces one. Images under ``min_parallel_pixels`` run in
-    this process. ``session``: a WorkerSession (see engine.execution.session) to borrow worker
-    processes from and give them back to, started once for many Engines. Use as a context
-    manager: everything is released on exit.
+    Parameters
+    ----------
+    workers : int, optional
+        Tiles at once: 0 all cores (default), 1 this process only. With worker processes
+        this process computes tiles as one of them; more than 2 per core are not started.
+    tile_size : int, optional
+        Tile side in pixels; 0 (default) shapes tiles for the margin and the cache.
+    memory_budget : int, optional
+        Bytes the tiles (and a stream's strips) may hold at once; default a quarter of RAM.
+    progress, cancel, log : callable, optional
+        ``progress(fraction)``, ``cancel() -> bool`` and ``log(message)``.
+    backend : {"auto", "processes", "threads"}, optional
+        Where tiles run (``TILEWISE_BACKEND``); see ``execution.policy``.
+    cache : RasterCache, optional
+        ``open`` borrows valid copies from it, ``write`` puts copies in.
+    session : WorkerSession, optional
+        Worker processes to borrow and give back, started once for many Engines.
+    scheduler : str or distributed.Client, optional
+        A Dask scheduler (``"tcp://host:port"``, ``"local"``) for streamed runs
+        (``TILEWISE_DASK_SCHEDULER``).
+    start_method, python : str, optional
+        How worker processes start: ``"spawn"`` (default), and the interpreter.
+
+    Raises
+    ------
+    %(raises_input)s
+
+    Notes
+    -----
+    Use as a context manager: every raster and worker is released on exit. One call at a
+    time per Engine; use one Engine per thread.
     """
 
     def __init__(self, workers=0, tile_size=0, start_method="spawn", memory_budget=None,
@@ -118,110 +139,27 @@ class Engine:
             self.backends.give_back()
             give_back_free_memory()  # what the heap kept for tile temporaries (engine.execution.heap)
 
-    # -- rasters ---------------------------------------------------------------------------
-    @exclusive
-    def open(self, path):
-        """Read the raster file at ``path`` (all bands) into shared memory.
-
-        With a cache holding a valid copy of the file, borrow that copy instead (read-only).
-        """
-        self._check_open()
-        if self.cache is not None and os.path.exists(path):
-            raster = self.cache.borrow(path)
-            if raster is not None:
-                self._track(raster)
-                self._say(f"{path}: taken from the shared-memory cache, not read again")
-                return raster
-        profile = read_profile(path)
-        path = os.fspath(path)
-        source = os.path.abspath(path) if os.path.exists(path) else path  # or a GDAL source
-        raster = self.create(profile, source=source)  # starts workers
-        try:
-            read_into(path, raster.writable_array())
-        except BaseException:
-            raster.release()
-            raise
-        return raster
-
-    @exclusive
-    def create(self, profile, source=None):
-        """A new zero-filled shared raster for ``profile``."""
-        self._check_open()
-        self.backends.start_for(profile.height * profile.width)  # boot while it is filled
-        return self._track(create_raster(profile, source=source))
-
-    @exclusive
-    def prepare(self, *ops):
-        """Start the worker processes early if any of ``ops`` (Filters, Reducers or Pipelines)
-        will need them: at the first raster opened or created that is large enough to run in
-        parallel (at once if one is held already), so that they boot while it is read.
-
-        Optional: a run that needs them starts them anyway, and waits.
-        """
-        self._check_open()
-        if self.backends.expect(ops):
-            for raster in self._rasters.values():
-                self.backends.start_for(raster.profile.height * raster.profile.width)
-
-    def _track(self, raster):
-        raster.on_release(self._forget)
-        self._rasters[raster.ref.segment.name] = raster
-        self._peak_bytes = max(self._peak_bytes, self.shared_bytes)
-        return raster
-
-    def release(self, *rasters):
-        """Free rasters that are no longer needed."""
-        for raster in rasters:
-            raster.release()
-
-    @exclusive
-    def write(self, raster, path, options=(), driver="GTiff"):
-        """Write ``raster`` to ``path`` atomically, with GDAL creation ``options``."""
-        array = raster.array
-        target = os.path.abspath(os.fspath(path))
-        refuse_writing_over([other.source for other in self._rasters.values()], target)
-        written = write_raster(array, raster.profile, target, options, driver)
-        if self.cache is not None:
-            self.cache.put(written, raster)
-        return written
-
-    @property
-    def min_parallel_pixels(self):
-        """Images of fewer pixels run in this process (the policy's threshold)."""
-        return self.backends.min_parallel_pixels
-
-    @min_parallel_pixels.setter
-    def min_parallel_pixels(self, pixels):
-        self.backends.min_parallel_pixels = pixels
-
-    @property
-    def shared_bytes(self):
-        """Bytes of shared memory held by live rasters."""
-        return sum(r.nbytes for r in self._rasters.values())
-
-    @property
-    def peak_shared_bytes(self):
-        return self._peak_bytes
-
-    def _forget(self, raster):
-        name = raster._segment.name
-        self._rasters.pop(name, None)
-        self.backends.forget([name])
-
-    def _open_view(self, ref, writable):
-        raster = self._rasters.get(ref.segment.name)
-        if raster is None:
-            raise TilewiseError(f"raster {ref.segment.name} is not held by this engine")
-        return view_of(raster, writable)
-
-    def _check_open(self):
-        if self._closed:
-            raise TilewiseError("this Engine is closed")
-
     # -- runs ------------------------------------------------------------------------------
     @exclusive
     def apply(self, filter, inputs, **params):
-        """Run ``filter`` on ``inputs`` tile by tile; returns its output raster(s)."""
+        """Run ``filter`` on ``inputs`` tile by tile, as on the whole image, bit for bit.
+
+        Parameters
+        ----------
+        filter : Filter
+        %(inputs)s
+        %(params)s
+
+        Returns
+        -------
+        SharedRaster or tuple of SharedRaster
+            The filter's output(s).
+
+        Raises
+        ------
+        %(raises_input)s
+        %(raises_run)s
+        """
         if not isinstance(filter, Filter):
             raise InputError("filter", f"expected a Filter, got {type(filter).__name__}")
         inputs = self._inputs(inputs)
@@ -243,12 +181,28 @@ class Engine:
 
     @exclusive
     def run(self, pipeline, inputs, keep=None, fuse=None):
-        """Run a Pipeline on ``inputs`` (a dict by input name, or a list in order).
+        """Run a Pipeline on ``inputs``.
 
-        Returns {name: SharedRaster} for the outputs in ``keep`` (default: the last step's).
-        ``fuse`` None fuses where valid and worth it (see engine.plan.pipeline), True fuses whenever
-        valid, False runs the steps one by one with intermediates in shared memory, each
-        released after its last use.
+        Parameters
+        ----------
+        %(pipeline)s
+        inputs : dict or sequence of SharedRaster
+            By the pipeline's input names, or in their order.
+        keep : str or sequence of str, optional
+            The outputs to return (any step's); default the last step's.
+        %(fuse)s
+            Unfused, intermediates live in shared memory until their last use.
+
+        Returns
+        -------
+        dict
+            ``{name: SharedRaster}`` for the outputs in ``keep``.
+
+        Raises
+        ------
+        %(raises_input)s
+            A step's error names the step.
+        %(raises_run)s
         """
         inputs = pipeline_inputs(pipeline, inputs)
         inputs = self._inputs(inputs)
@@ -266,7 +220,24 @@ class Engine:
 
     @exclusive
     def reduce(self, reducer, inputs, **params):
-        """Run ``reducer`` on ``inputs`` tile by tile and merge the partial results."""
+        """Run ``reducer`` on ``inputs`` tile by tile and merge the partial results.
+
+        Parameters
+        ----------
+        reducer : Reducer
+        %(inputs)s
+        %(params)s
+
+        Returns
+        -------
+        object
+            What the reducer's ``merge`` makes of the tiles' partial results.
+
+        Raises
+        ------
+        %(raises_input)s
+        %(raises_run)s
+        """
         if not isinstance(reducer, Reducer):
             raise InputError("reducer", f"expected a Reducer, got {type(reducer).__name__}")
         inputs = self._inputs(inputs)
@@ -280,29 +251,31 @@ class Engine:
         self._run(reducer.name, jobs, keep)
         return reducer.merge(partials, params)
 
-    def _inputs(self, inputs):
-        """``inputs`` as a list of this Engine's live SharedRasters (InputError if not)."""
-        self._check_open()
-        if isinstance(inputs, SharedRaster):
-            inputs = [inputs]
-        inputs = list(inputs)
-        for i, raster in enumerate(inputs):
-            if not isinstance(raster, SharedRaster):
-                raise InputError("inputs", f"input {i} is a {type(raster).__name__}, "
-                                 "not a SharedRaster (open it with Engine.open)")
-            raster.ref  # raises ReleasedError if released
-            if raster.ref.segment.name not in self._rasters:
-                raise InputError("inputs", f"input {i} belongs to another Engine")
-        return inputs
-
     @exclusive
     def stream(self, filter, sources, targets, options=(), driver="GTiff", **params):
-        """Run ``filter`` from raster files to raster files in strips (engine.execution.stream):
-        reading, computing and writing overlap, and memory stays within ``memory_budget``
-        whatever the image size. The outputs equal ``apply`` then ``write``, bit for bit.
+        """Run ``filter`` from files to files in strips, within ``memory_budget`` whatever
+        the image size; reading, computing and writing overlap. The outputs equal ``apply``
+        then ``write``, bit for bit. With a Dask ``scheduler``, the tiles run on its cluster.
 
-        ``sources``: input paths (or GDAL sources), in the filter's input order.
-        ``targets``: one output path per output of the filter. Returns the target paths.
+        Parameters
+        ----------
+        filter : Filter
+        %(sources)s
+        %(targets)s
+        %(options)s
+        %(driver)s
+        %(params)s
+
+        Returns
+        -------
+        list of str
+            The target paths.
+
+        Raises
+        ------
+        %(raises_input)s
+            Also a budget too small for the margin ("needs at least N MiB").
+        %(raises_run)s
         """
         from .execution.stream import stream
         if not isinstance(filter, Filter):
@@ -321,14 +294,30 @@ class Engine:
 
     @exclusive
     def stream_run(self, pipeline, sources, targets, fuse=None, options=(), driver="GTiff"):
-        """Run a Pipeline from raster files to raster files in strips (see ``stream``).
+        """Run a Pipeline from files to files in strips (see ``stream``).
 
-        ``sources``: input paths, a dict by pipeline input name or a list in order.
-        ``targets``: ``{output name: path}``, the outputs to write (any step's). Fused into
-        one pass per strip where valid; a pipeline that cannot be fused (a step depends on
-        more than its margin), or ``fuse=False``, runs in memory step by step, then writes.
-        ``options`` and ``driver`` are the outputs' creation options and GDAL driver.
-        Returns ``{output name: path}``.
+        Parameters
+        ----------
+        %(pipeline)s
+        sources : dict or sequence of str
+            Input files by the pipeline's input names, or in their order.
+        targets : dict
+            ``{output name: path}``: the outputs to write (any step's).
+        %(fuse)s
+            A pipeline that cannot be fused (a step depends on more than its margin), or
+            ``fuse=False``, runs in memory step by step, then writes.
+        %(options)s
+        %(driver)s
+
+        Returns
+        -------
+        dict
+            ``{output name: path}``.
+
+        Raises
+        ------
+        %(raises_input)s
+        %(raises_run)s
         """
         from .execution.stream import stream_pipeline
         return stream_pipeline(self, pipeline, sources, dict(targets), fuse, options, driver)

@@ -29,8 +29,23 @@ def is_gdal_source(path):
 
 
 def read_profile(path):
-    """The Profile of the raster at ``path`` (a file or any GDAL source); InputError names
-    what is wrong."""
+    """The Profile of the raster at ``path``, from its header only.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A raster file or GDAL source (``/vsi...``, ``GPKG:file:table``, a URL).
+
+    Returns
+    -------
+    Profile
+
+    Raises
+    ------
+    InputError
+        ``path``: no such file, not a raster GDAL reads, a source GDAL cannot open, or
+        bands of different data types.
+    """
     path = os.fspath(path)
     if "\x00" in path:
         raise InputError("path", f"the path {path!r} contains a NUL character")

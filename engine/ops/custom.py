@@ -211,12 +211,29 @@ def _all_params(profiles, params):
 
 
 def load_filter(path, name=None):
-    """A :class:`Filter` running the script at ``path`` (see the module docstring).
+    """A Filter running the user's script at ``path`` (see the module docstring).
 
-    **Runs the script** (imports it) in the script host process now (engine.execution.script_host),
-    and in each worker later; never in this process. Raises ``InputError("script", ...)``
-    if it cannot be read, does not import (the message holds the script's traceback),
-    defines no ``filter`` function, or crashes or hangs the host.
+    **Runs the script** (imports it) in the script host process now
+    (``execution.script_host``), and in each worker later; never in this process.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.py`` file defining ``filter`` (and optionally ``margin``, ``check``,
+        ``output_profiles``, ``inputs``).
+    name : str, optional
+        The filter's name in messages; default the file's stem.
+
+    Returns
+    -------
+    Filter
+        Isolated: its tiles run in worker processes only.
+
+    Raises
+    ------
+    InputError
+        ``script``: it cannot be read, does not import (the message holds the script's
+        traceback), defines no ``filter``, or crashes or hangs the host.
     """
     path = os.path.realpath(os.fspath(path))
     if not os.path.isfile(path):

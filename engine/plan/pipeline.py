@@ -55,7 +55,23 @@ class Pipeline:
         self.steps = []
 
     def add(self, name, filter, inputs, **params):
-        """Append a step; returns the pipeline, so calls can be chained."""
+        """Append a step.
+
+        Parameters
+        ----------
+        name : str
+            The step's output name (``name:i`` for the i-th of several outputs).
+        filter : Filter
+        inputs : str or sequence of str
+            Pipeline inputs or earlier steps' outputs, in the filter's input order.
+        **params
+            The filter's keyword parameters (checked by ``plan``).
+
+        Returns
+        -------
+        Pipeline
+            This pipeline, so that calls chain.
+        """
         inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs)
         self.steps.append(Step(name, filter, inputs, params))
         return self
@@ -106,7 +122,28 @@ class Plan:
 
 
 def plan(pipeline, profiles, keep=None):
-    """Check every step and work out the margins; raises InputError naming the step."""
+    """Check every step of ``pipeline`` and work out how far each must reach.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+    profiles : sequence of Profile
+        The pipeline inputs' profiles, in its input order, on one grid.
+    keep : str or sequence of str, optional
+        The outputs wanted (any step's); default the last step's.
+
+    Returns
+    -------
+    Plan
+        The checked steps with their margins and reaches, the total margin, and whether
+        fusing is valid (``fusable``) and worth it (``worth_fusing``).
+
+    Raises
+    ------
+    InputError
+        Naming the step: an unknown input, a name used twice, a step whose output is
+        never used, or the step's own check (``check_step``).
+    """
     names = dict(zip(pipeline.inputs, profiles))
     if len(profiles) != len(pipeline.inputs):
         raise InputError("inputs", f"the pipeline takes {len(pipeline.inputs)} inputs "

@@ -181,7 +181,28 @@ def bytes_per_pixel(profiles):
 
 def tiles_for(height, width, margin, workers, tile_size=0, bytes_per_pixel=32,
               memory_budget=None):
-    """The tiles an Engine would use (for inspection and tests)."""
+    """The tiles an Engine would cut an image into (for inspection and tests).
+
+    Parameters
+    ----------
+    height, width : int
+        The image's size in pixels.
+    margin : int
+        The operation's margin in pixels.
+    workers : int
+        Tiles at once.
+    tile_size : int, optional
+        Tile side in pixels; 0 (default) shapes tiles for the margin and the cache.
+    bytes_per_pixel : int, optional
+        What a tile holds per pixel (bands and temporaries, see ``bytes_per_pixel``).
+    memory_budget : int, optional
+        Bytes all workers' tiles may hold at once; default a quarter of RAM.
+
+    Returns
+    -------
+    list of Tile
+        Cores partitioning the image, each with its read window.
+    """
     memory_budget = memory_budget or default_memory_budget()
     shape = tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel,
                            memory_budget)
