@@ -122,7 +122,7 @@ def run_workload(engine_module, name, eng, dsm, out, options):
             finally:
                 eng.release(raster)
         else:
-            from tilewise.engine.execution.dask_backend import file_statistics
+            from tilewise.engine.execution.dask_reduce import file_statistics
             result = file_statistics(eng, dsm)
     return time.perf_counter() - t0, result
 

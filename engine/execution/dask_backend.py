@@ -1,20 +1,16 @@
 """Running the same tile jobs on a Dask distributed cluster, file to file.
 
 Turned on by ``Engine(scheduler=...)`` (``"tcp://host:port"``, a ``distributed.Client``,
-or ``"local"`` for a LocalCluster of ``workers`` processes) or ``TILEWISE_DASK_SCHEDULER``.
-Then ``Engine.stream`` / ``Engine.stream_run`` send one task per group of tiles
-(``engine.execution.dask_tasks.run_tiles``): the task reads its tiles' read windows from the files
-itself, runs the filter (``tasks.compute_tile``, the local backends' code) and returns only
-the cores. The client writes them with ``RasterWriter``, band of tiles by band, in row
-order, as they arrive; the tasks submitted and not yet written are bounded by the memory
-budget. Reducers (``reduce_files``, ``file_statistics``) return partials, merged in tile
-order on the tiles an in-memory ``Engine.reduce`` uses, so results are the same bit for bit.
+or ``"local"`` for a LocalCluster of ``workers`` processes) or ``TILEWISE_DASK_SCHEDULER``
+(the connection: ``dask_cluster``). Then ``Engine.stream`` / ``Engine.stream_run`` send one
+task per group of tiles (``engine.execution.dask_tasks.run_tiles``): the task reads its tiles'
+read windows from the files itself, runs the filter (``tasks.compute_tile``, the local
+backends' code) and returns only the cores. The client writes them with ``RasterWriter``,
+band of tiles by band, in row order, as they arrive; the tasks submitted and not yet written
+are bounded by the memory budget. Reducers on files use the same runs (``dask_reduce``).
 
 No ``map_overlap``: tiles carry their margins, so a task is a few hundred bytes of job and
 the graph is flat (one task per tile group, no dependencies).
-
-``distributed`` is imported here only, and only when a scheduler is set: worker processes
-and QGIS never load it otherwise.
 """
 
 import os
@@ -23,10 +19,9 @@ import types
 
 import numpy as np
 
-from ..core.errors import Cancelled, InputError, TilewiseError, WorkerCrashed
+from ..core.errors import Cancelled, InputError, WorkerCrashed
+from .dask_cluster import cluster_of
 
-CONNECT_SECONDS = 5        # a scheduler that does not answer: a clear error after this
-WORKERS_SECONDS = 10       # a scheduler without workers: an error after this
 NO_WORKER_SECONDS = 30     # every worker gone mid-run: an error after this
 POLL_SECONDS = 0.05
 RESULT_SECONDS = 120       # fetching a finished task's result, at most
@@ -35,126 +30,6 @@ TASK_PIXELS = 2**20        # core pixels per task (4 default tiles; TILEWISE_DAS
 TASKS_PER_WORKER = 8       # at least this many tasks per worker, where the image allows
 # (8: the last round of tasks leaves a worker idle for 1/8 of its share at most)
 IN_FLIGHT_PER_WORKER = 3   # tasks queued per worker at most (one running, two waiting)
-
-
-def scheduler_from_env():
-    """``TILEWISE_DASK_SCHEDULER``, or None when unset or empty."""
-    return os.environ.get("TILEWISE_DASK_SCHEDULER", "").strip() or None
-
-
-class Cluster:
-    """A connection to a Dask scheduler (or a LocalCluster this object started)."""
-
-    def __init__(self, scheduler, workers=0, log=None):
-        try:
-            import distributed
-        except ImportError as exc:
-            raise TilewiseError(f"a Dask scheduler is set ({scheduler!r}) but Dask distributed "
-                                f"is not installed here ({exc}); on Debian: apt install "
-                                "python3-distributed") from None
-        self._cluster = None
-        self._owned = True
-        if isinstance(scheduler, distributed.Client):
-            self.client, self._owned = scheduler, False
-        elif scheduler == "local":
-            import logging
-            environ = dict(os.environ)
-            try:
-                self._cluster = distributed.LocalCluster(
-                    n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                    processes=True, host="127.0.0.1",
-                    dashboard_address="127.0.0.1:0",  # its HTTP server: loopback, any port
-                    silence_logs=logging.ERROR)
-            finally:
-                # its nannies set MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS and MKL_NUM_THREADS
-                # in this process's environment for their workers, for good: QGIS (and the
-                # processes it starts later) must not inherit them
-                for key in set(os.environ) - set(environ):
-                    del os.environ[key]
-                os.environ.update(environ)
-            self.client = distributed.Client(self._cluster, timeout=f"{CONNECT_SECONDS}s")
-        elif isinstance(scheduler, str):
-            address = scheduler if "://" in scheduler else "tcp://" + scheduler
-            try:
-                self.client = distributed.Client(address, timeout=f"{CONNECT_SECONDS}s")
-            except (OSError, TimeoutError) as exc:
-                raise TilewiseError(f"the Dask scheduler at {address} cannot be reached "
-                                    f"({exc}); check the address (TILEWISE_DASK_SCHEDULER or "
-                                    "the provider setting 'Dask scheduler address') and that "
-                                    "the scheduler runs; nothing was written") from None
-        else:
-            raise InputError("scheduler", "must be 'tcp://host:port', 'local' or a "
-                             f"distributed.Client, got {scheduler!r}")
-        self.address = self.client.scheduler.address
-        self._checked = set()
-
-    def close(self):
-        if self._owned:
-            self.client.close(timeout=10)
-            if self._cluster is not None:
-                self._cluster.close(timeout=10)
-
-    def workers(self):
-        """Addresses of the scheduler's workers now."""
-        return sorted(self.client.scheduler_info().get("workers", {}))
-
-    def ready(self):
-        """Wait (at most WORKERS_SECONDS) for a worker; check every worker's engine.
-        Returns the number of workers."""
-        try:
-            self.client.wait_for_workers(1, timeout=WORKERS_SECONDS)
-        except (OSError, TimeoutError):
-            raise TilewiseError(f"the Dask scheduler at {self.address} has no worker (waited "
-                                f"{WORKERS_SECONDS} s); start some with: dask worker "
-                                f"{self.address}") from None
-        workers = self.workers()
-        if set(workers) - self._checked:
-            self.check_versions()
-            self._checked.update(workers)
-        return len(workers)
-
-    def check_versions(self, mine=None):
-        """Every worker must run this very engine (same source files): else a clear error.
-        ``mine``: what to compare with (default: this process's ``engine_digest()``)."""
-        from .dask_tasks import engine_digest
-        mine = mine or engine_digest()
-        try:
-            theirs = self.client.run(engine_digest, on_error="return")
-        except Exception as exc:  # noqa: BLE001 - say what is wrong, whatever it is
-            raise TilewiseError(f"the Dask workers of {self.address} cannot run the Tilewise "
-                                f"engine ({type(exc).__name__}: {exc}); see docs/scale-out.md "
-                                "for how workers get tilewise.engine") from None
-        for worker, answer in sorted(theirs.items()):
-            if isinstance(answer, BaseException):
-                raise TilewiseError(
-                    f"the Dask worker {worker} cannot import tilewise.engine "
-                    f"({type(answer).__name__}: {answer}): install Tilewise there, or put its "
-                    "parent folder on the worker's PYTHONPATH (docs/scale-out.md)")
-            if answer[0] != mine[0]:
-                raise TilewiseError(
-                    f"the Dask worker {worker} runs another version of the Tilewise engine "
-                    f"than this client (worker: {answer[0][:12]} in {answer[1]} on {answer[2]}; "
-                    f"client: {mine[0][:12]} in {mine[1]}): install the same version on the "
-                    "workers and the client (docs/scale-out.md)")
-            if len(answer) > 3 and len(mine) > 3 and answer[3] != mine[3]:
-                differ = {k: (answer[3].get(k), v) for k, v in mine[3].items()
-                          if answer[3].get(k) != v}
-                raise TilewiseError(
-                    f"the Dask worker {worker} has other library versions than this client "
-                    "(results would not be bit-identical): "
-                    + ", ".join(f"{k} {w} there, {c} here" for k, (w, c) in differ.items())
-                    + " (docs/scale-out.md)")
-
-    def scheduler_cpu(self):
-        """CPU seconds the scheduler process has used so far (all its threads)."""
-        return self.client.run_on_scheduler(time.process_time)
-
-
-def cluster_of(eng):
-    """The Engine's cluster, connected on first use (closed by ``Engine.close``)."""
-    if getattr(eng, "_dask", None) is None:
-        eng._dask = Cluster(eng.scheduler, workers=eng.workers, log=eng.log)
-    return eng._dask
 
 
 def _absolute(path):
@@ -409,77 +284,4 @@ def _remember(eng, run, cluster, workers, tiles, elapsed, cpu0, write_seconds):
                          "scheduler_cpu": scheduler, "write": write_seconds}
 
 
-def reduce_files(eng, reducer, sources, **params):
-    """``Engine.reduce`` of ``reducer`` on the files ``sources``, on the Dask cluster.
-
-    The tiles are those ``Engine.reduce`` uses on the same images with the same Engine
-    settings (workers, tile_size, memory budget), and partials merge in tile order: the
-    result is the in-memory one, bit for bit.
-    """
-    from .stream import check_sources
-    from ..tiling.tiles import make_tiles, tile_shape_for
-    if isinstance(sources, (str, os.PathLike)):
-        sources = [sources]
-    sources = [_absolute(path) for path in sources]
-    profiles, params, _ = check_sources(reducer, sources, params)
-    cluster = cluster_of(eng)
-    workers = cluster.ready()
-    cpu0 = cluster.scheduler_cpu()
-    started = time.perf_counter()
-    first = profiles[0]
-    parallel = eng.workers > 1 and first.height * first.width >= eng.min_parallel_pixels
-    shape = tile_shape_for(eng.tile_size, first.height, first.width, 0,
-                           eng.workers if parallel else 1, eng.bytes_per_pixel(profiles),
-                           eng.memory_budget)  # as Engine._jobs
-    tiles = make_tiles(first.height, first.width, 0, shape)
-    groups = group_tiles(tiles, first.width, workers)
-    partials = [None] * len(tiles)
-    run = _Run(eng, cluster, reducer, "reduce")
-    limit = IN_FLIGHT_PER_WORKER * workers
-    done_tiles, next_group = 0, 0
-    eng.report(0.0)
-    try:
-        while next_group < len(groups) or run.futures:
-            while next_group < len(groups) and len(run.futures) < limit:
-                run.submit(next_group, reducer, params, sources, profiles, [],
-                           groups[next_group])
-                next_group += 1
-            for index in run.finished():
-                for tile_index, partial in run.take(index, groups[index]):
-                    partials[tile_index] = partial
-                    done_tiles += 1
-                eng.report(done_tiles / len(tiles))
-    finally:
-        run.cancel()
-    elapsed = time.perf_counter() - started
-    _remember(eng, run, cluster, workers, len(tiles), elapsed, cpu0, 0.0)
-    eng.say(f"{reducer.name}: {len(tiles)} tile{'s' if len(tiles) != 1 else ''} in "
-            f"{run.stats['tasks']} tasks {_where(cluster, workers)} in {elapsed:.2f} s")
-    return reducer.merge(partials, params)
-
-
-class FileRaster:
-    """Stands for raster files in ``statistics.band_statistics`` run on Dask."""
-
-    def __init__(self, sources):
-        from ..io.reading import read_profile
-        self.sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
-        self.profile = read_profile(self.sources[0])
-
-
-class _FileReducing:
-    def __init__(self, eng):
-        self.eng = eng
-
-    def reduce(self, reducer, raster, **params):
-        return reduce_files(self.eng, reducer, raster.sources, **params)
-
-
-def file_statistics(eng, path, **kwargs):
-    """``band_statistics`` of the raster file ``path``, every pass on the Dask cluster."""
-    from ..ops.statistics import band_statistics
-    return band_statistics(_FileReducing(eng), FileRaster(path), **kwargs)
-
-
-__all__ = ["Cluster", "FileRaster", "cluster_of", "file_statistics", "group_tiles",
-           "reduce_files", "scheduler_from_env", "stream"]
+__all__ = ["group_tiles", "stream"]

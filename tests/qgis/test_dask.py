@@ -21,7 +21,7 @@ import qgis_helpers as qh
 from tilewise.engine import (Cancelled, Engine, InputError, Pipeline, TilewiseError,
                              WorkerCrashed, WorkerError, filters, load_filter, reducers,
                              statistics)
-from tilewise.engine.execution.dask_backend import file_statistics, reduce_files
+from tilewise.engine.execution.dask_reduce import file_statistics, reduce_files
 from tilewise.engine.ops.filters.bandmath import band_math
 
 import filters_for_tests as tf
@@ -280,7 +280,7 @@ def test_custom_script_refused(remote, data, tmp_path):
 
 
 def test_version_mismatch_is_a_clear_error(remote):
-    from tilewise.engine.execution.dask_backend import cluster_of
+    from tilewise.engine.execution.dask_cluster import cluster_of
     cluster = cluster_of(remote)
     cluster.check_versions()  # the same engine: fine
     with pytest.raises(TilewiseError, match="another version of the Tilewise engine"):
@@ -508,8 +508,8 @@ def test_scheduler_killed_mid_run_is_a_clear_error(tmp_path, data, cluster, monk
 
 
 def test_scheduler_without_workers_is_a_clear_error(tmp_path, data, cluster, monkeypatch):
-    from tilewise.engine.execution import dask_backend
-    monkeypatch.setattr(dask_backend, "WORKERS_SECONDS", 1)  # 10 s in real use
+    from tilewise.engine.execution import dask_cluster
+    monkeypatch.setattr(dask_cluster, "WORKERS_SECONDS", 1)  # 10 s in real use
     with mini_cluster(tmp_path, cluster[1], workers=0) as (address, procs):
         with Engine(workers=2, scheduler=address) as eng:
             with pytest.raises(TilewiseError, match="has no worker"):
