@@ -25,7 +25,7 @@ def provider_help():
     be running)."""
     from qgis.core import QgsApplication
 
-    from tilewise.algorithms import help as tilewise_help
+    from tilewise.algorithms import help_render as tilewise_help
 
     provider = QgsApplication.processingRegistry().providerById("tilewise")
     return (tilewise_help, *tilewise_help.provider_algorithms(provider))
@@ -52,7 +52,7 @@ def main(argv):
 
     with qgis_app("tilewise-help"):
         if args.html:
-            from tilewise.algorithms.help import write_pages
+            from tilewise.algorithms.help_pages import write_pages
 
             pages = help_pages()
             write_pages(args.html, pages)

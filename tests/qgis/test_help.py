@@ -32,9 +32,24 @@ def algorithms(plugin):
 
 @pytest.fixture(scope="module")
 def help_module(algorithms):
-    from tilewise.algorithms import help as tilewise_help
+    """The help's three modules (text, rendering, pages on demand) as one: a name is read
+    from, and patched in, the module that defines it."""
+    from tilewise.algorithms import help as text, help_pages, help_render
+    return _Modules((help_pages, help_render, text))
 
-    return tilewise_help
+
+class _Modules:
+    def __init__(self, modules):
+        object.__setattr__(self, "_modules", modules)
+
+    def _owner(self, name):
+        return next(m for m in self._modules if name in vars(m))
+
+    def __getattr__(self, name):
+        return getattr(self._owner(name), name)
+
+    def __setattr__(self, name, value):
+        setattr(self._owner(name), name, value)
 
 
 @pytest.fixture
