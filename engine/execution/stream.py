@@ -27,8 +27,8 @@ from ..plan.pipeline import fused_filter, pipeline_inputs, plan
 from ..io.reading import read_into, read_profile
 from ..io.writing import RasterWriter, refuse_writing_over
 from .tasks import TileJob
-from ..tiling.strips import (STRIPS_IN_FLIGHT, minimum_budget, plan_strips, plan_tiles,
-                             strip_bytes)
+from ..tiling.strips import (MIN_STRIPS, SMALL_STREAM_PIXELS, STRIPS_IN_FLIGHT, minimum_budget, plan_strips,
+                             plan_tiles, strip_bytes)
 
 @contextmanager
 def bounded_gdal_cache(budget):
@@ -101,9 +101,14 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     budget = max(need, budget - gdal_cache_bytes(budget))
     parallel = eng.workers > 1 and height * width >= eng.min_parallel_pixels
     workers = eng.workers if parallel else 1
+    # a small image gains nothing from overlap: strips would only add margins and waits (a
+    # 1 Mpx fill in four strips took 1.55x its in-memory run); one strip where the budget
+    # allows
+    min_strips = MIN_STRIPS if height * width > SMALL_STREAM_PIXELS else 1
     tiles = plan_tiles(height, width, margin, workers, eng.bytes_per_pixel(profiles + out_profiles),
-                       budget, eng.tile_size, strip_pixel_bytes=pixel_bytes)
-    strips = plan_strips(tiles, height, pixel_bytes * width, budget, workers)
+                       budget, eng.tile_size, strip_pixel_bytes=pixel_bytes,
+                       min_strips=min_strips)
+    strips = plan_strips(tiles, height, pixel_bytes * width, budget, workers, min_strips)
     computed = sum((t.rrow1 - t.rrow0) * (t.rcol1 - t.rcol0) for t in tiles)
     # a model's intermediate stays in memory for the next step, where it fits the cache
     # and this run's budget (the memory bound holds either way)

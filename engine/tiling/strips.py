@@ -15,6 +15,8 @@ from .tiles import ROWS_PER_MARGIN, SMALL_MARGIN, make_tiles, tile_shape_for
 
 STRIPS_IN_FLIGHT = 3     # one being read, one computed, one written
 MIN_STRIPS = 4           # enough strips for reading and writing to overlap the computing
+#: images up to this many pixels stream in one strip where the budget allows (bench/small_images.py)
+SMALL_STREAM_PIXELS = 2**21
 
 
 @dataclass(frozen=True)
@@ -39,24 +41,25 @@ class Strip:
 
 
 def plan_tiles(height, width, margin, workers, bytes_per_pixel, memory_budget, tile_size=0,
-               strip_pixel_bytes=0):
+               strip_pixel_bytes=0, min_strips=MIN_STRIPS):
     """Tiles for a streamed run (see the module docstring for their shape).
 
     ``bytes_per_pixel``: what a tile holds per pixel while computed (bands, temporaries);
     ``strip_pixel_bytes``: what a strip buffer holds per pixel (input and output bands).
     A row of tiles always fits a strip of the budget: their core is at most the rows that
-    STRIPS_IN_FLIGHT strips of the image's width hold, less the margins.
+    STRIPS_IN_FLIGHT strips of the image's width hold, less the margins. ``min_strips=1``
+    (a small image, where overlap earns nothing): the tiles of an in-memory run.
     """
     reach = min(margin, height)  # rows a strip reads around its core (windows clip)
     max_core = height
     if strip_pixel_bytes:
         budget_rows = memory_budget // (STRIPS_IN_FLIGHT * strip_pixel_bytes * width)
         max_core = max(1, budget_rows - 2 * reach)
-    if tile_size or margin <= SMALL_MARGIN:
+    if tile_size or margin <= SMALL_MARGIN or min_strips == 1:
         rows, cols = tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel,
                                     memory_budget)
         return make_tiles(height, width, margin, (min(rows, max_core), cols))
-    rows = min(ROWS_PER_MARGIN * reach, max(1, math.ceil(height / MIN_STRIPS)), max_core)
+    rows = min(ROWS_PER_MARGIN * reach, max(1, math.ceil(height / min_strips)), max_core)
     # one tile per worker across: a strip, even of one row of tiles, keeps them all busy
     cols = math.ceil(width / workers) if workers > 1 else width
     per_worker = memory_budget / (2 * max(1, workers))  # tiles next to the strips
@@ -66,10 +69,10 @@ def plan_tiles(height, width, margin, workers, bytes_per_pixel, memory_budget, t
     return make_tiles(height, width, margin, (rows, cols))
 
 
-def plan_strips(tiles, height, bytes_per_row, memory_budget, workers):
+def plan_strips(tiles, height, bytes_per_row, memory_budget, workers, min_strips=MIN_STRIPS):
     """Group consecutive rows of ``tiles`` into strips whose buffers, STRIPS_IN_FLIGHT at
     a time, fit ``memory_budget``; each strip holds at least ``workers`` tiles where the
-    image allows, and there are MIN_STRIPS strips or more where the tiles allow."""
+    image allows, and there are ``min_strips`` strips or more where the tiles allow."""
     rows = []  # (row0, row1, read0, read1, tiles) per row of tiles
     for tile in tiles:
         if rows and rows[-1][0] == tile.row0:
@@ -78,7 +81,7 @@ def plan_strips(tiles, height, bytes_per_row, memory_budget, workers):
         else:
             rows.append((tile.row0, tile.row1, tile.rrow0, tile.rrow1, [tile]))
     budget_rows = memory_budget // max(1, STRIPS_IN_FLIGHT * bytes_per_row)
-    per_strip = max(1, math.ceil(len(tiles) / MIN_STRIPS))
+    per_strip = max(1, math.ceil(len(tiles) / min_strips))
     strips, current = [], None
     for r0, r1, q0, q1, group in rows:
         if current is not None:

@@ -243,3 +243,23 @@ def test_a_compression_level_holds_for_the_whole_streamed_file(tmp_path):
         size = os.path.getsize(tmp_path / f"s{level}.tif")
         assert abs(size - os.path.getsize(tmp_path / f"w{level}.tif")) < 0.01 * size
     assert os.path.getsize(tmp_path / "s9.tif") < os.path.getsize(tmp_path / "s1.tif")
+
+
+@pytest.mark.parametrize("side, one_strip", [(1000, True), (1500, False)])
+def test_a_small_image_streams_in_one_strip(tmp_path, side, one_strip):
+    """Up to SMALL_STREAM_PIXELS, strips only add margins and waits (a 1 Mpx fill in four
+    strips took 1.55x its in-memory run, bench/small_images.py): one strip, the in-memory
+    tiles; above, the strips that overlap reading, computing and writing."""
+    from tilewise.engine.tiling.strips import MIN_STRIPS, SMALL_STREAM_PIXELS
+    assert (side * side <= SMALL_STREAM_PIXELS) == one_strip
+    data = qh.synthetic_dem(side, side, seed=3)
+    source = qh.write_geotiff(tmp_path / "in.tif", data, nodata=-9999.0)
+    lines = []
+    with Engine(workers=2, log=lines.append) as eng:
+        eng.stream(filters.fill_nodata, [source], [str(tmp_path / "out.tif")],
+                   max_distance=100)
+        whole = eng.apply(filters.fill_nodata, eng.open(source), max_distance=100).array
+        assert np.array_equal(_read(tmp_path / "out.tif"), whole)
+    strips = int(next(line for line in lines if "streamed in" in line)
+                 .split("streamed in ")[1].split()[0])
+    assert strips == 1 if one_strip else strips >= MIN_STRIPS, lines
