@@ -30,6 +30,35 @@ def band_statistics(engine, raster, band=None, bins=DEFAULT_BINS, range=None,  #
                percentiles=DEFAULT_PERCENTILES, sample_limit=SAMPLE_LIMIT):
     """All statistics of each band of ``raster``: a list of JSON-ready dicts, one per band.
 
+    Parameters
+    ----------
+    engine : Engine
+        The Engine holding ``raster``; its tiles run the passes.
+    raster : SharedRaster
+    band : int, sequence of int or None, optional
+        Band numbers (from 1); None (default) all.
+    bins : int, optional
+        Histogram bins (default 256).
+    range : (float, float), sequence of them, or None, optional
+        The histogram's range for every band, one per band, or None for each band's
+        min..max.
+    percentiles : sequence of float, optional
+        Percentiles to compute exactly (0 to 100); ``()`` skips the selection passes.
+    sample_limit : int, optional
+        Values gathered and sorted at most per wanted percentile in the last pass.
+
+    Returns
+    -------
+    list of dict
+        One per band, described below.
+
+    Raises
+    ------
+    InputError
+        Naming the parameter: a band out of range, bad bins, range or percentiles.
+
+    Notes
+    -----
     Each dict: ``band``, ``count`` (valid pixels), ``nodata_count``, ``min``, ``max``,
     ``sum``, ``mean``, ``variance``, ``std`` (population, ``ddof=0``), ``histogram``
     (``bins``, ``range``, ``edges``, ``counts``, ``below``, ``above``, as
@@ -42,10 +71,7 @@ def band_statistics(engine, raster, band=None, bins=DEFAULT_BINS, range=None,  #
     percentiles: each pass narrows the interval holding a wanted rank 4096-fold, and an
     interval with at most ``sample_limit`` values is gathered and sorted (memory bound:
     ``sample_limit`` float64 values per wanted percentile). Typical data need 1 to 3
-    selection passes; ``percentiles=()`` skips them.
-
-    ``range``: ``(lo, hi)`` for every band, a list of pairs (one per band), or None for
-    each band's min..max. ``band``: None (all), a band number or a list of them.
+    selection passes.
     """
     profile = raster.profile
     bands = _check_bands(profile, band)
