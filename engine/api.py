@@ -332,32 +332,34 @@ class Engine(Holding):
         return self._run(op.name, jobs, lambda i, r: None, progress=progress, quiet=True,
                          pixels=pixels, busy_caller=busy_caller)
 
-    def report(self, fraction):
-        self._report(fraction)
+    @property
+    def min_parallel_pixels(self):
+        """Images of fewer pixels run in this process (the policy's threshold)."""
+        return self.backends.min_parallel_pixels
 
-    def say(self, message):
-        self._say(message)
+    @min_parallel_pixels.setter
+    def min_parallel_pixels(self, pixels):
+        self.backends.min_parallel_pixels = pixels
 
-    @staticmethod
-    def bytes_per_pixel(profiles):
-        """Bytes a tile holds per pixel for these input and output profiles."""
-        return bytes_per_pixel(profiles)
+    def tiles(self, height, width, margin, bytes_per_pixel):
+        """The tiles an in-memory run cuts a ``height`` x ``width`` image into, for the
+        workers the policy gives it (one worker's tiles in this process)."""
+        shape = tile_shape_for(self.tile_size, height, width, margin,
+                               self.backends.workers_for(height * width), bytes_per_pixel,
+                               self.memory_budget)
+        return make_tiles(height, width, margin, shape)
 
     def _jobs(self, op, params, inputs, outputs, margin, bytes_per_pixel):
         first = inputs[0].profile
-        parallel = self.workers > 1 and first.height * first.width >= self.min_parallel_pixels
-        shape = tile_shape_for(self.tile_size, first.height, first.width, margin,
-                               self.workers if parallel else 1,  # inline: one worker's tiles
-                               bytes_per_pixel, self.memory_budget)
         return tile_jobs(op, params, inputs, outputs,
-                         make_tiles(first.height, first.width, margin, shape))
+                         self.tiles(first.height, first.width, margin, bytes_per_pixel))
 
     def _run(self, name, jobs, on_result, progress=None, quiet=False, pixels=None,
              busy_caller=False):
         backend = self.backends.choose(jobs, pixels, busy_caller)
         total, done = len(jobs), 0
         started = time.perf_counter()
-        report = progress or self._report
+        report = progress or self.report
         report(0.0)
 
         def finished(index, result):
@@ -369,15 +371,17 @@ class Engine(Holding):
         where = self.backends.where(backend, jobs)
         if quiet:
             return where
-        self._say(f"{name}: {total} tile{'s' if total != 1 else ''} {where} "
+        self.say(f"{name}: {total} tile{'s' if total != 1 else ''} {where} "
                   f"in {time.perf_counter() - started:.2f} s; shared memory peak "
                   f"{self._peak_bytes / 2**20:.1f} MiB")
 
-    def _report(self, fraction):
+    def report(self, fraction):
+        """Progress of the current call, 0 to 1, to ``progress``."""
         if self.progress is not None:
             self.progress(fraction)
 
-    def _say(self, message):
+    def say(self, message):
+        """A line to the ``tilewise`` logger and to ``log``."""
         logger.info(message)
         if self.log is not None:
             self.log(message)

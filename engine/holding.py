@@ -41,7 +41,7 @@ class Holding:
             raster = self.cache.borrow(path)
             if raster is not None:
                 self._track(raster)
-                self._say(f"{path}: taken from the shared-memory cache, not read again")
+                self.say(f"{path}: taken from the shared-memory cache, not read again")
                 return raster
         profile = read_profile(path)
         path = os.fspath(path)
@@ -114,15 +114,6 @@ class Holding:
         if self.cache is not None:
             self.cache.put(written, raster)
         return written
-
-    @property
-    def min_parallel_pixels(self):
-        """Images of fewer pixels run in this process (the policy's threshold)."""
-        return self.backends.min_parallel_pixels
-
-    @min_parallel_pixels.setter
-    def min_parallel_pixels(self, pixels):
-        self.backends.min_parallel_pixels = pixels
 
     @property
     def shared_bytes(self):

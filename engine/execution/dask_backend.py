@@ -188,6 +188,7 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
 
     from ..io.writing import RasterWriter
     from ..tiling.strips import plan_tiles
+    from ..tiling.tiles import bytes_per_pixel
     from .stream import _check_targets, check_sources
     _refuse_isolated(op)
     sources = [_absolute(path) for path in sources]
@@ -199,7 +200,7 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     cpu0 = cluster.scheduler_cpu()
     started = time.perf_counter()
     height, width = profiles[0].height, profiles[0].width
-    tiles = plan_tiles(height, width, margin, workers, eng.bytes_per_pixel(profiles + out_profiles),
+    tiles = plan_tiles(height, width, margin, workers, bytes_per_pixel(profiles + out_profiles),
                        eng.memory_budget, eng.tile_size)
     groups = group_tiles(tiles, width, workers)
     # bands of tiles (same core rows), written whole, in order

@@ -19,7 +19,7 @@ def reduce_files(eng, reducer, sources, **params):
     result is the in-memory one, bit for bit.
     """
     from .stream import check_sources
-    from ..tiling.tiles import make_tiles, tile_shape_for
+    from ..tiling.tiles import bytes_per_pixel
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
     sources = [_absolute(path) for path in sources]
@@ -29,11 +29,7 @@ def reduce_files(eng, reducer, sources, **params):
     cpu0 = cluster.scheduler_cpu()
     started = time.perf_counter()
     first = profiles[0]
-    parallel = eng.workers > 1 and first.height * first.width >= eng.min_parallel_pixels
-    shape = tile_shape_for(eng.tile_size, first.height, first.width, 0,
-                           eng.workers if parallel else 1, eng.bytes_per_pixel(profiles),
-                           eng.memory_budget)  # as Engine._jobs
-    tiles = make_tiles(first.height, first.width, 0, shape)
+    tiles = eng.tiles(first.height, first.width, 0, bytes_per_pixel(profiles))  # as in memory
     groups = group_tiles(tiles, first.width, workers)
     partials = [None] * len(tiles)
     run = _Run(eng, cluster, reducer, "reduce")

@@ -54,6 +54,10 @@ class Backends:
         self.expected = False   # expect() saw an op that needs the processes
         self.expected_isolated = False  # ... one that runs in processes only, at any size
 
+    def workers_for(self, pixels):
+        """Tiles at once for an image of ``pixels``: 1 (this process) under the threshold."""
+        return self.workers if self.workers > 1 and pixels >= self.min_parallel_pixels else 1
+
     def needs_processes(self, op):
         """Will ``op`` (Filter, Reducer or Pipeline) run in worker processes?"""
         if self.backend != "auto":

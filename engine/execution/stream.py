@@ -23,6 +23,7 @@ from ..core.errors import Cancelled, InputError
 from ..store.raster import create_raster
 from ..core.filter import check_input_count
 from ..plan.checks import check_step
+from ..tiling.tiles import bytes_per_pixel
 from ..plan.pipeline import fused_filter, pipeline_inputs, plan
 from ..io.reading import read_into, read_profile
 from ..io.writing import RasterWriter, refuse_writing_over
@@ -99,13 +100,12 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
                          f"{math.ceil(need / 2**20)} MiB")
     # the strips share the budget with GDAL's block cache (bounded_gdal_cache)
     budget = max(need, budget - gdal_cache_bytes(budget))
-    parallel = eng.workers > 1 and height * width >= eng.min_parallel_pixels
-    workers = eng.workers if parallel else 1
+    workers = eng.backends.workers_for(height * width)
     # a small image gains nothing from overlap: strips would only add margins and waits (a
     # 1 Mpx fill in four strips took 1.55x its in-memory run); one strip where the budget
     # allows
     min_strips = MIN_STRIPS if height * width > SMALL_STREAM_PIXELS else 1
-    tiles = plan_tiles(height, width, margin, workers, eng.bytes_per_pixel(profiles + out_profiles),
+    tiles = plan_tiles(height, width, margin, workers, bytes_per_pixel(profiles + out_profiles),
                        budget, eng.tile_size, strip_pixel_bytes=pixel_bytes,
                        min_strips=min_strips)
     strips = plan_strips(tiles, height, pixel_bytes * width, budget, workers, min_strips)

@@ -27,6 +27,14 @@ def _stamp(path):
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
+def _current(entry, path):
+    """Is ``entry`` (or None) still a copy of the file at ``path``? False when unreadable."""
+    try:
+        return entry is not None and entry.stamp == _stamp(path)
+    except OSError:
+        return False
+
+
 class _Entry:
     def __init__(self, raster, stamp):
         self.raster, self.stamp, self.borrowers = raster, stamp, 0
@@ -80,22 +88,14 @@ class RasterCache:
         """Is a valid copy of ``path`` cached (without borrowing it)?"""
         key = os.path.realpath(path)
         with self._lock:
-            entry = self._entries.get(key)
-            try:
-                return entry is not None and entry.stamp == _stamp(key)
-            except OSError:
-                return False
+            return _current(self._entries.get(key), key)
 
     def borrow(self, path):
         """A read-only SharedRaster of ``path`` if a valid copy is cached, else None."""
         key = os.path.realpath(path)
         with self._lock:
             entry = self._entries.get(key)
-            try:
-                valid = entry is not None and entry.stamp == _stamp(key)
-            except OSError:
-                valid = False
-            if not valid:
+            if not _current(entry, key):
                 if entry is not None:
                     self._drop(key)
                 self.misses += 1
