@@ -17,7 +17,7 @@ def cog_available():
 
 
 # The help shared by every algorithm (advanced parameters, tiling, performance) is one section,
-# "Performance and tiling", in .help (docs/help/performance.html); see help_string there.
+# "Performance and tiling", in .help (the page performance.html); see help_string there.
 
 
 def advanced_parameters(alg, raster_output=True):

@@ -102,7 +102,7 @@ class AlgorithmIdentity:
         return help_string(self)
 
     def helpUrl(self):
-        """The algorithm's page in docs/help/ (a local file; the dialog's Help button)."""
+        """The algorithm's help page, a local file written on demand (the dialog's Help button)."""
         return help_url(self)
 
 
