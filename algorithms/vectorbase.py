@@ -15,6 +15,8 @@ from qgis.core import (QgsField,
                        QgsProcessingParameterRasterLayer)
 from qgis.PyQt.QtCore import QVariant
 
+from ..engine import InputError, Rows, read_profile
+from .advanced import streams_from
 from .base import TilewiseAlgorithm
 from .vectors import (LATITUDE, LONGITUDE, add_swath_parameters, coordinate_transform,
                       raster_crs, sink_error, swath_arrays, wgs84, write_features, write_gpkg)
@@ -28,8 +30,28 @@ def feature_engine_parameters(grid, **more):
             "output": TilewiseAlgorithm.OUTPUT, **more}
 
 
+class GridFile:
+    """A raster input of a vector algorithm that is not read whole: ``profile``, and ``rows``
+    (``engine.Rows``) read strip by strip within the run's memory budget. ``array`` reads the
+    whole raster (the swath's geolocation grids need it)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.profile = read_profile(path)
+        self.rows = Rows(path)
+
+    @property
+    def array(self):
+        return self.rows.read(0, self.profile.height)
+
+
 class VectorAlgorithm(TilewiseAlgorithm):
-    """An algorithm of the Vectors group: results are not one raster written by the base."""
+    """An algorithm of the Vectors group: results are not one raster written by the base.
+
+    Its raster inputs are read by strips of rows (``GridFile``), unless one is in the
+    shared-memory cache (a model's intermediate, read from memory) or TILEWISE_STREAM=0:
+    then every input is held whole, as a SharedRaster with ``rows`` over its array.
+    """
 
     GROUP = "vectors"
     RASTER_OUTPUT = False
@@ -43,6 +65,19 @@ class VectorAlgorithm(TilewiseAlgorithm):
         ok = super().prepareAlgorithm(parameters, context, feedback)
         self._grid_crs = self.parameterAsRasterLayer(parameters, self.GRID, context).crs()
         return ok
+
+    def _open(self, eng, name, path):
+        if not hasattr(self, "_streamed") or self._streamed[0] is not eng:
+            self._streamed = (eng, streams_from(eng, [p for p in self._sources.values()
+                                                      if isinstance(p, str)]))
+        if self._streamed[1]:
+            try:
+                return GridFile(path)
+            except InputError as error:
+                raise QgsProcessingException(self.parameterError(name, error.message))
+        raster = super()._open(eng, name, path)
+        raster.rows = Rows(raster.array)
+        return raster
 
     def gridCrs(self, profile):
         """The CRS of the GRID raster: QGIS's, else the one of its engine ``profile``."""

@@ -15,6 +15,7 @@ from .execution.script_host import close_default_host
 from .execution.session import WorkerSession, close_default_session, default_session
 from .io.options import check_options, parse_options
 from .io.reading import is_gdal_source, read_profile
+from .io.rows import Rows
 from .ops import custom, filters, reducers, statistics
 from .ops import expressions as bandmath
 from .ops.custom import load_filter
@@ -27,7 +28,7 @@ from .store.raster import SharedRaster
 from .tiling.tiles import tiles_for
 
 __all__ = ["Cancelled", "Engine", "Filter", "InputError", "Pipeline", "Profile", "Reducer",
-           "ReleasedError", "SharedMemoryError", "SharedRaster", "TilewiseError",
+           "ReleasedError", "Rows", "SharedMemoryError", "SharedRaster", "TilewiseError",
            "WorkerCrashed", "WorkerError", "WorkerSession", "check_options", "default_session",
            "filters", "parse_options", "reducers", "tiles_for",
            "band_math", "band_statistics", "bandmath", "custom", "load_filter", "statistics",

@@ -76,10 +76,11 @@ def profile_of(ds):
         raise InputError("path", f"{ds.name}: {exc.message}") from None
 
 
-def read_into(path, out, threads=None, rows=None):
+def read_into(path, out, threads=None, rows=None, bands=None):
     """Read every band of ``path`` straight into ``out`` (bands, rows, cols); no temporary copy.
 
-    ``rows=(row0, row1)`` reads only those rows (``out`` then has ``row1 - row0`` rows).
+    ``rows=(row0, row1)`` reads only those rows (``out`` then has ``row1 - row0`` rows);
+    ``bands`` (1-based numbers) only those bands, in that order.
     Compressed rasters are decoded by ``threads`` threads (default: all cores), each
     reading its own strips of rows through its own dataset. GDAL's own multi-threaded
     decoding (``GDAL_NUM_THREADS``) is not used: a block that fails to decode there comes
@@ -87,10 +88,10 @@ def read_into(path, out, threads=None, rows=None):
     the window.
     """
     with GDAL_IO:  # see gdal_lock: no write may flush through the cache meanwhile
-        _read_into(path, out, threads, rows)
+        _read_into(path, out, threads, rows, bands)
 
 
-def _read_into(path, out, threads, rows):
+def _read_into(path, out, threads, rows, bands=None):
     rasterio, _ = _rasterio()
     path = os.fspath(path)
     with rasterio.open(path) as ds:
@@ -108,28 +109,30 @@ def _read_into(path, out, threads, rows):
     edges = [row0] + list(range((row0 // step + 1) * step, row1, step)) + [row1]
     strips = list(zip(edges[:-1], edges[1:]))
     if not compressed or threads == 1 or len(strips) == 1:
-        _read_strips(path, out, strips, row0)
+        _read_strips(path, out, strips, row0, bands)
         return
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(min(threads, len(strips)), thread_name_prefix="tilewise-read") as ex:
         parts = [strips[i::threads] for i in range(min(threads, len(strips)))]
-        for future in [ex.submit(_read_strips, path, out, part, row0) for part in parts]:
+        for future in [ex.submit(_read_strips, path, out, part, row0, bands)
+                       for part in parts]:
             future.result()
 
 
 READ_STRIP_BYTES = 4 * 2**20  # one read call: a few MiB, a whole number of block rows
 
 
-def _read_strips(path, out, strips, offset=0):
-    """Read rows ``[r0, r1)`` of every band for each strip into ``out``'s rows from
-    ``r0 - offset``, on one dataset of this thread."""
+def _read_strips(path, out, strips, offset=0, bands=None):
+    """Read rows ``[r0, r1)`` of every band (or of ``bands``) for each strip into ``out``'s
+    rows from ``r0 - offset``, on one dataset of this thread."""
     rasterio, errors = _rasterio()
     from rasterio.windows import Window
     with gdal_failures() as failures, rasterio.Env(GDAL_NUM_THREADS=1), \
             rasterio.open(path) as ds:
         for r0, r1 in strips:
             try:
-                ds.read(out=out[:, r0 - offset:r1 - offset, :],
+                ds.read(indexes=None if bands is None else list(bands),
+                        out=out[:, r0 - offset:r1 - offset, :],
                         window=Window(0, r0, ds.width, r1 - r0))
             except errors as exc:
                 raise InputError("path", _read_failure(path, r0, r1, ds.width, exc)) from None
