@@ -8,7 +8,7 @@ from qgis.core import (QgsProcessing,
                        QgsProcessingParameterString)
 from qgis.PyQt.QtCore import QVariant
 
-from ..engine import InputError
+from ..engine import InputError, Rows
 from ..engine import vector
 from .statistics import parse_percentiles
 from .vectorbase import FeatureAlgorithm, feature_engine_parameters
@@ -181,20 +181,20 @@ class ZonalStatistics(FeatureAlgorithm):
         def progress(fraction):
             bridge._feedback.setProgress(10 + 85 * fraction)
         if swath is not None:
+            array = raster.array
             per_band = [vector.swath_zonal_statistics(
-                raster.array[band - 1], wkbs, *swath, nodata=profile.nodata, stats=statistics,
+                array[band - 1], wkbs, *swath, nodata=profile.nodata, stats=statistics,
                 percentiles=percentiles, workers=eng.workers, progress=progress,
                 cancel=bridge.cancel) for band in bands]
         else:
-            array = raster.array[bands[0] - 1] if len(bands) == 1 else \
-                raster.array[[band - 1 for band in bands]]
+            # by strips of rows within the budget (from the file, or the cached array)
             computed = vector.zonal_statistics(
-                array, wkbs, profile.transform, nodata=profile.nodata,
+                Rows(raster.rows, bands=bands), wkbs, profile.transform, nodata=profile.nodata,
                 stats=statistics, percentiles=percentiles,
                 all_touched=self.parameterAsBoolean(parameters, self.ALL_TOUCHED, context),
-                workers=eng.workers, progress=progress, cancel=bridge.cancel)
-            per_band = [computed] if len(bands) == 1 else \
-                [{k: v[:, i] for k, v in computed.items()} for i in range(len(bands))]
+                workers=eng.workers, progress=progress, cancel=bridge.cancel,
+                memory_budget=eng.memory_budget)
+            per_band = [{k: v[:, i] for k, v in computed.items()} for i in range(len(bands))]
         result = dict(zip(bands, per_band))
         return features, result, missing, source, fast
 

@@ -10,8 +10,9 @@ class Rows:
     """Bands of a raster, read a strip of rows at a time.
 
     ``source``: a (rows, cols) or (bands, rows, cols) array (strips are views of it), or the
-    path of a raster (strips are read from the file, ``bands`` 1-based, default all). A
-    2-D array or a single band gives 2-D strips (``read``), as ``squeeze`` says.
+    path of a raster (strips are read from the file, ``bands`` 1-based, default all).
+    Strips are always (bands, rows, cols); ``squeeze`` says that the source was a 2-D array
+    (whose results are then 2-D too).
     """
 
     def __init__(self, source, bands=None):
@@ -39,7 +40,7 @@ class Rows:
                 if not 1 <= b <= self.profile.count:
                     raise InputError("band", f"{source} has {self.profile.count} band(s), "
                                      f"not band {b}")
-            self.squeeze = len(self.bands) == 1 and bands is not None
+            self.squeeze = False
             self.source = None
             self.nodata = self.profile.nodata
         self.in_memory = self.path is None
@@ -71,9 +72,11 @@ class Rows:
         read_into(self.path, out, threads=1, rows=(r0, r1), bands=self.bands)
         return out
 
-    def band_rows(self, r0, r1):
-        """``read`` as a list of (r1 - r0, cols) arrays, one per band."""
-        return list(self.read(r0, r1))
+    def split(self):
+        """One ``Rows`` per band."""
+        if self.in_memory:
+            return [Rows(self.source[k]) for k in range(self.shape[0])]
+        return [Rows(self.path, bands=[b]) for b in self.bands]
 
 
 def strip_rows(rows, bytes_per_row, budget, in_flight, minimum=1):

@@ -17,7 +17,8 @@ import numpy as np
 from ..core.errors import InputError
 from .extremes import RowExtremes, _buffer
 from .geometry import Rings, from_wkb
-from .parallel import map_batches
+from ..io.rows import Rows
+from .parallel import map_batches, thread_count
 from .scanline import spans
 
 #: statistic names, in the order (and with the codes) of QGIS's native:zonalstatisticsfb,
@@ -26,7 +27,10 @@ STATISTICS = ("count", "sum", "mean", "median", "stdev", "min", "max", "range", 
               "majority", "variety", "variance", "nodata")
 _SORTED = {"median", "minority", "majority", "variety"}
 BATCH_FEATURES = 512      # features per span batch
-STRIP_ROWS = 128          # rows per table strip
+STRIP_ROWS = 128          # rows per table strip (at most)
+OFFSET_ROWS = 128         # sums are of value - offset: the mean of these first rows with spans
+WORKSPACE_BYTES = 48      # a thread's table workspace, per pixel of its strip
+CHUNK_BYTES = 64 * 2**20  # rows read from a file at once (at most)
 GATHER_LIMIT = 1 << 23    # values gathered at once for the sorted statistics
 EPS = np.finfo(np.float64).eps
 SUM_BLOCK = 64            # prefix sums restart every SUM_BLOCK columns (carries: TwoSum)
@@ -165,33 +169,63 @@ def _span_sums(local, hi, lo, row, c0, c1, block):
     return (h1 - h0) + ((l1 - l0) + (i1 - i0))
 
 
-def _gather_groups(band, nodata, feature, row, c0, c1, selected, visit):
-    """Groups of selected features (at most GATHER_LIMIT pixels each, or one feature) and a
-    function that gathers a group's valid values and calls ``visit(feature, values)`` (in
-    the band's data type, in span order) for each of its features that has one."""
-    flat_band, w = band.reshape(-1), band.shape[1]
+def _gather_groups(rows, nodata, feature, row, c0, c1, selected, visit, limit):
+    """Groups of selected features (at most ``limit`` pixels each, or one feature; features
+    taken in the order of their first row, so that a group covers few rows) and a function
+    that gathers a group's valid values and calls ``visit(feature, values)`` (in the band's
+    data type, in span order) for each of its features that has one. The values are read
+    from ``rows`` (a ``Rows`` of one band) by chunks of at most ``limit`` pixels."""
+    _, height, w = rows.shape
     count = len(selected)
     lengths = c1 - c0
     per_feature = np.bincount(feature, weights=lengths, minlength=count)
     span_start = np.searchsorted(feature, np.arange(count + 1))
+    chosen = np.flatnonzero(selected & (per_feature > 0))
+    first_row = row[np.minimum(span_start[chosen], len(row) - 1)] if len(row) else chosen
+    last_row = row[np.maximum(span_start[chosen + 1] - 1, 0)] if len(row) else chosen
+    if not rows.in_memory:
+        order = np.argsort(first_row, kind="stable")
+        chosen, first_row, last_row = chosen[order], first_row[order], last_row[order]
     groups, members, total = [], [], 0
-    for f in np.flatnonzero(selected):
-        if members and total + per_feature[f] > GATHER_LIMIT:
+    for f in chosen:
+        if members and total + per_feature[f] > limit:
             groups.append(members)
             members, total = [], 0
         members.append(f)
         total += per_feature[f]
     if members:
         groups.append(members)
+    span_rows = dict(zip(chosen.tolist(), zip(first_row.tolist(), last_row.tolist()))) \
+        if len(chosen) else {}
+    chunk_rows = max(1, int(limit // max(1, w)))
 
     def group(members):
-        members = np.asarray(members)
+        members = np.sort(np.asarray(members))
         take = np.concatenate([np.arange(span_start[f], span_start[f + 1]) for f in members])
+        r_lo = min(span_rows[f][0] for f in members.tolist())
+        r_hi = max(span_rows[f][1] for f in members.tolist()) + 1
         n = lengths[take]
-        flat = np.repeat(row[take] * w + c0[take] - (np.cumsum(n) - n), n) + \
-            np.arange(int(n.sum()), dtype=np.int64)
-        values = flat_band[flat]
         owner = np.repeat(feature[take], n)
+        values = None
+        for q0 in range(r_lo, r_hi, chunk_rows if not rows.in_memory else height):
+            q1 = min(r_hi, q0 + (chunk_rows if not rows.in_memory else height))
+            band = rows.read(q0, q1)[0]
+            inside = (row[take] >= q0) & (row[take] < q1)
+            part = take[inside]
+            pn = lengths[part]
+            flat = np.repeat((row[part] - q0) * w + c0[part] - (np.cumsum(pn) - pn), pn) + \
+                np.arange(int(pn.sum()), dtype=np.int64)
+            got = band.reshape(-1)[flat]
+            if values is None and q1 == r_hi:
+                values = got  # one chunk: already in span order
+                break
+            if values is None:
+                values = np.empty(int(n.sum()), dtype=got.dtype)
+            # where this chunk's spans go among the group's values (span order)
+            dest = (np.cumsum(n) - n)[inside]
+            where = np.repeat(dest - (np.cumsum(pn) - pn), pn) + \
+                np.arange(int(pn.sum()), dtype=np.int64)
+            values[where] = got
         keep = _valid(values, nodata)
         values, owner = values[keep], owner[keep]
         cuts = np.searchsorted(owner, np.r_[members, members[-1] + 1])
@@ -251,9 +285,60 @@ def _moments_visitor(out):
     return visit
 
 
-def _reduce(band, nodata, feature, row, c0, c1, count, stats, qs, workers, stage, cancel):
-    """Steps 2 and 3 of ``zonal_statistics`` for one band, given every feature's spans."""
-    height = band.shape[0]
+def _plan(rows, threads, budget):
+    """``(table_rows, chunk_rows)``: rows per table strip (a thread's workspace) and per read
+    chunk (a multiple of table_rows; two in flight), so that both fit ``budget`` bytes."""
+    _, height, width = rows.shape
+    if budget is None:
+        return STRIP_ROWS, height
+    per_row = (width + SUM_BLOCK) * WORKSPACE_BYTES * threads
+    table_rows = min(STRIP_ROWS, int(budget // 2 // per_row))
+    if rows.in_memory:
+        return max(1, table_rows), height
+    least = per_row + 2 * rows.row_bytes
+    if table_rows < 1 or budget < least:
+        raise InputError("memory_budget", f"needs at least {-(-least // 2**20) + 1} MiB for "
+                         f"zonal statistics of {width}-pixel rows on {threads} thread(s), got "
+                         f"{budget / 2**20:.0f} MiB")
+    room = budget - per_row * table_rows
+    chunk = min(CHUNK_BYTES, room // 2) // rows.row_bytes
+    return table_rows, int(max(table_rows, chunk // table_rows * table_rows))
+
+
+def _chunks(strips, chunk_rows):
+    """Strips grouped into chunks of rows ``[R0, R1)`` at most ``chunk_rows`` tall."""
+    chunks = []
+    for strip in strips:
+        if chunks and strip[1] - chunks[-1][0] <= chunk_rows:
+            chunks[-1] = (chunks[-1][0], strip[1], chunks[-1][2] + [strip])
+        else:
+            chunks.append((strip[0], strip[1], [strip]))
+    return chunks
+
+
+def _read_ahead(rows, chunks):
+    """The chunks' rows, in order, chunk k + 1 read on a thread while k is used."""
+    if rows.in_memory or len(chunks) < 2:
+        for r0, r1, strips in chunks:
+            yield r0, rows.read(r0, r1)[0], strips
+        return
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1, thread_name_prefix="tilewise-zonal-read") as reader:
+        ahead = reader.submit(rows.read, chunks[0][0], chunks[0][1])
+        for k, (r0, r1, strips) in enumerate(chunks):
+            band = ahead.result()[0]
+            if k + 1 < len(chunks):
+                ahead = reader.submit(rows.read, chunks[k + 1][0], chunks[k + 1][1])
+            yield r0, band, strips
+            del band
+
+
+def _reduce(band, nodata, feature, row, c0, c1, count, stats, qs, workers, stage, cancel,
+            memory_budget=None):
+    """Steps 2 and 3 of ``zonal_statistics`` for one band (an array or a one-band ``Rows``),
+    given every feature's spans; within ``memory_budget`` bytes when given."""
+    rows = band if isinstance(band, Rows) else Rows(band)
+    height = rows.shape[1]
     wanted = set(stats)
     sorted_wanted = wanted & _SORTED
     need = set()
@@ -273,22 +358,31 @@ def _reduce(band, nodata, feature, row, c0, c1, count, stats, qs, workers, stage
     if "sum" in need:
         for name in ("s1", "s2", "e1", "e2"):
             per_span[name] = np.zeros(len(row))
+    threads = thread_count(workers)
+    table_rows, chunk_rows = _plan(rows, threads, memory_budget)
     by_row = np.argsort(row, kind="stable")
-    cuts = np.searchsorted(row[by_row], np.arange(0, height + STRIP_ROWS, STRIP_ROWS))
-    strips = [(r0, min(r0 + STRIP_ROWS, height), cuts[i], cuts[i + 1])
-              for i, r0 in enumerate(range(0, height, STRIP_ROWS)) if cuts[i + 1] > cuts[i]]
-    offset = _offset(band, nodata) if "sum" in need else 0.0
+    cuts = np.searchsorted(row[by_row], np.arange(0, height + table_rows, table_rows))
+    strips = [(r0, min(r0 + table_rows, height), cuts[i], cuts[i + 1])
+              for i, r0 in enumerate(range(0, height, table_rows)) if cuts[i + 1] > cuts[i]]
+    offset = 0.0
+    if "sum" in need and len(row):
+        r0 = int(row.min())
+        offset = _offset(rows.read(r0, min(height, r0 + OFFSET_ROWS))[0], nodata)
     local = threading.local()
+    done = [0]
 
-    def strip(item):
+    def strip(item, chunk, q0):
         r0, r1, s0, s1 = item
         if not hasattr(local, "workspace"):
             local.workspace = {}
         where = by_row[s0:s1]
-        _Strip(band, nodata, need, offset, local.workspace).run(
-            r0, r1, row[where], c0[where], c1[where], per_span, where)
-    if strips:
-        map_batches(strip, strips, workers, lambda f: stage(f / 2), cancel)
+        _Strip(chunk, nodata, need, offset, local.workspace).run(
+            r0 - q0, r1 - q0, row[where] - q0, c0[where], c1[where], per_span, where)
+    for q0, chunk, chunk_strips in _read_ahead(rows, _chunks(strips, chunk_rows)):
+        map_batches(lambda item: strip(item, chunk, q0), chunk_strips, workers,
+                    lambda f, n=len(chunk_strips), d=done[0]: stage((d + f * n) / 2 /
+                                                                    len(strips)), cancel)
+        done[0] += len(chunk_strips)
     del by_row
     n = per_span["n"]
     valid_count = np.bincount(feature, weights=n, minlength=count)
@@ -340,8 +434,11 @@ def _reduce(band, nodata, feature, row, c0, c1, count, stats, qs, workers, stage
         visitors.append((np.ones(count, dtype=bool), _sorted_visitor(sorted_wanted, qs, out)))
     if again.any():
         visitors.append((again, _moments_visitor(out)))
+    limit = GATHER_LIMIT if memory_budget is None else \
+        max(1, min(GATHER_LIMIT, memory_budget // 4 // (2 * rows.dtype.itemsize + 17) // threads))
     for selected, visit in visitors:
-        groups, group = _gather_groups(band, nodata, feature, row, c0, c1, selected, visit)
+        groups, group = _gather_groups(rows, nodata, feature, row, c0, c1, selected, visit,
+                                       limit)
         map_batches(group, groups, workers, lambda f: stage(0.5 + f / 2), cancel)
     keep = wanted | {"count"} | {percentile_name(q) for q in qs}
     return {k: v for k, v in out.items() if k in keep}
@@ -349,7 +446,7 @@ def _reduce(band, nodata, feature, row, c0, c1, count, stats, qs, workers, stage
 
 def zonal_statistics(band, rings, transform, nodata=None, stats=("count", "sum", "mean"),
                      percentiles=(), all_touched=False, workers=0, progress=None,
-                     cancel=None):
+                     cancel=None, memory_budget=None):
     """Statistics of ``band`` (rows, cols) inside each polygon of ``rings``.
 
     ``rings``: a ``Rings`` (world coordinates, in the raster's CRS) or a list of WKB.
@@ -363,21 +460,23 @@ def zonal_statistics(band, rings, transform, nodata=None, stats=("count", "sum",
     ``workers`` threads (0 = all cores); ``progress(fraction)``, ``cancel() -> bool``.
     A (bands, rows, cols) ``band`` gives (features, bands) arrays, the spans computed once;
     ``nodata`` may then be a sequence, one value per band.
+    ``band`` may be an ``engine.Rows`` (a raster file read by strips of rows, each band in
+    turn): with ``memory_budget`` (bytes), what is
+    read and computed at once fits it, besides the spans (32 bytes for each row of each
+    polygon) and the results. The results do not depend on it.
     """
-    band = np.asarray(band)
-    if band.ndim not in (2, 3):
-        raise InputError("band", f"expected a (rows, cols) or (bands, rows, cols) array, got "
-                         f"shape {band.shape}")
-    if band.dtype.kind not in "biuf":
-        raise InputError("band", f"unsupported data type {band.dtype}")
-    bands = band[None] if band.ndim == 2 else band
+    rows = band if isinstance(band, Rows) else Rows(band)
+    if rows.dtype.kind not in "biuf":
+        raise InputError("band", f"unsupported data type {rows.dtype}")
+    flat = rows.squeeze if isinstance(band, Rows) else np.ndim(band) == 2
+    bands = rows.split()
     nodatas = list(nodata) if isinstance(nodata, (list, tuple)) else [nodata] * len(bands)
     if len(nodatas) != len(bands):
         raise InputError("nodata", f"{len(nodatas)} nodata values for {len(bands)} bands")
     stats, qs = check_statistics(stats, percentiles)
     if not isinstance(rings, Rings):
         rings = from_wkb(rings)
-    height, width = bands.shape[1:]
+    height, width = rows.shape[1:]
     count = rings.count
     pixel_rings = rings.transformed(transform)
     steps = 1 + len(bands)
@@ -400,9 +499,9 @@ def zonal_statistics(band, rings, transform, nodata=None, stats=("count", "sum",
     results = []
     for values, nd in zip(bands, nodatas):
         results.append(_reduce(values, nd, feature, row, c0, c1, count, stats, qs, workers,
-                               stage, cancel))
+                               stage, cancel, memory_budget))
         done[0] += 1
-    if band.ndim == 2:
+    if flat:
         return results[0]
     return {key: np.column_stack([r[key] for r in results]) for key in results[0]}
 

@@ -14,6 +14,7 @@ from tilewise.engine import Engine, filters
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 CGROUP = "/sys/fs/cgroup/memory"
 HEADROOM = 420  # MiB: qgis_process, its Python, two workers and the page cache (measured 340)
+ZONAL_HEADROOM = 200  # MiB: qgis_process and its Python, no worker processes (peak 171-174 in all)
 
 
 @pytest.fixture(scope="module")
@@ -33,33 +34,21 @@ def _qgis_process(tmp_path, plugin_parent_dir, argv, wrap=(), env=()):
                           text=True, env=environ, timeout=600, stdin=subprocess.DEVNULL)
 
 
-@pytest.mark.skipif(not ROOT or not os.access(CGROUP, os.W_OK), reason="needs a cgroup v1 "
-                    "memory controller writable as root")
-@pytest.mark.parametrize("algorithm, extra", [("meanfilter", ["SIZE=3"]),
-                                              ("fillnodata", ["BAND=1", "MAX_DISTANCE=50"])])
-def test_a_raster_larger_than_the_budget_runs_under_a_hard_limit(big, tmp_path,
-                                                                 plugin_parent_dir,
-                                                                 algorithm, extra):
-    """MEMORY=32 on 114 MiB in and 114 MiB out: every process together (QGIS, workers,
-    shared memory) under a hard cgroup limit of the budget + HEADROOM; bit for bit the
-    unconstrained result. The same run in memory (TILEWISE_STREAM=0) needs the whole input
-    and output and is killed under that limit."""
-    budget = 32
+def _under_limit(budget, tmp_path, plugin_parent_dir, argv, headroom=HEADROOM):
+    """qgis_process run ``argv`` in a cgroup of its own limited to ``budget`` + ``headroom``
+    MiB: ``(result, peak bytes of every process together, times the limit was hit)``."""
     group = os.path.join(CGROUP, f"tilewise-test-{os.getpid()}")
     os.makedirs(group, exist_ok=True)
     try:
         with open(os.path.join(group, "memory.limit_in_bytes"), "w") as f:
-            f.write(str((budget + HEADROOM) * 2**20))
+            f.write(str((budget + headroom) * 2**20))
         with open(os.path.join(group, "memory.memsw.limit_in_bytes"), "a") as f:
             try:
-                f.write(str((budget + HEADROOM) * 2**20))  # no swapping around the limit
+                f.write(str((budget + headroom) * 2**20))  # no swapping around the limit
             except OSError:
                 pass
-        out = tmp_path / "o.tif"
         script = f"echo $$ > {group}/cgroup.procs && exec \"$@\""
-        result = _qgis_process(tmp_path, plugin_parent_dir,
-                               [f"tilewise:{algorithm}", "--", f"INPUT={big}", *extra,
-                                "WORKERS=2", f"MEMORY={budget}", f"OUTPUT={out}"],
+        result = _qgis_process(tmp_path, plugin_parent_dir, argv,
                                wrap=("sh", "-c", script, "sh"),
                                env={"TILEWISE_CACHE": "0",
                                     "TILEWISE_STREAM": os.environ.get("TILEWISE_TEST_STREAM",
@@ -76,6 +65,29 @@ def test_a_raster_larger_than_the_budget_runs_under_a_hard_limit(big, tmp_path,
             except OSError:
                 import time
                 time.sleep(0.1)
+    return result, peak, failures
+
+
+CGROUP_V1 = pytest.mark.skipif(not ROOT or not os.access(CGROUP, os.W_OK),
+                               reason="needs a cgroup v1 memory controller writable as root")
+
+
+@CGROUP_V1
+@pytest.mark.parametrize("algorithm, extra", [("meanfilter", ["SIZE=3"]),
+                                              ("fillnodata", ["BAND=1", "MAX_DISTANCE=50"])])
+def test_a_raster_larger_than_the_budget_runs_under_a_hard_limit(big, tmp_path,
+                                                                 plugin_parent_dir,
+                                                                 algorithm, extra):
+    """MEMORY=32 on 114 MiB in and 114 MiB out: every process together (QGIS, workers,
+    shared memory) under a hard cgroup limit of the budget + HEADROOM; bit for bit the
+    unconstrained result. The same run in memory (TILEWISE_STREAM=0) needs the whole input
+    and output and is killed under that limit."""
+    budget = 32
+    out = tmp_path / "o.tif"
+    result, peak, failures = _under_limit(
+        budget, tmp_path, plugin_parent_dir,
+        [f"tilewise:{algorithm}", "--", f"INPUT={big}", *extra, "WORKERS=2",
+         f"MEMORY={budget}", f"OUTPUT={out}"])
     assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-2000:])
     assert "streamed in" in result.stdout
     print(f"peak of every process together: {peak / 2**20:.0f} MiB")
@@ -102,3 +114,65 @@ def test_every_run_works_with_a_64_mb_dev_shm(big, tmp_path, plugin_parent_dir):
     with Engine(workers=2) as eng:
         reference = eng.apply(filters.mean, eng.open(big), size=3)
         assert qh.read_geotiff(out)[0].tobytes() == reference.array.tobytes()
+
+
+@CGROUP_V1
+def test_zonal_statistics_of_polygons_spanning_the_raster_run_within_the_budget(
+        big, tmp_path, plugin_parent_dir):
+    """Multipolygons whose bounding boxes cover the whole 114 MiB raster (parts in opposite
+    corners and a band across it), with the median and a percentile (the pixels of each
+    polygon gathered): MEMORY=32 under a hard limit of the budget + ZONAL_HEADROOM, results
+    equal to the engine's on the array in memory. Held whole (TILEWISE_STREAM=0), the raster
+    does not fit (measured: 394 MiB, against 171 MiB streamed)."""
+    import rasterio
+    from osgeo import ogr, osr
+
+    from tilewise.engine.vector import from_wkb, zonal_statistics
+    with rasterio.open(big) as ds:
+        band, transform, (h, w) = ds.read(1), ds.transform, ds.shape
+    x0, y0, px = transform.c, transform.f, transform.a
+    gpkg = str(tmp_path / "zones.gpkg")
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(gpkg)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32631)
+    layer = ds.CreateLayer("zones", srs, ogr.wkbMultiPolygon)
+    layer.CreateField(ogr.FieldDefn("name", ogr.OFTString))
+    wkbs = []
+    for k in range(8):
+        a, b = px * (10 + 40 * k), px * (300 + 50 * k)
+        right, bottom = x0 + w * px, y0 - h * px
+        wkt = ("MULTIPOLYGON ((({x0a} {y0a}, {x0b} {y0a}, {x0b} {y0b}, {x0a} {y0a})), "
+               "(({rb} {ba}, {ra} {ba}, {ra} {bb}, {rb} {ba})), "
+               "(({x0} {m0}, {right} {m0}, {right} {m1}, {x0} {m0})))").format(
+            x0a=x0 + a, x0b=x0 + b, y0a=y0 - a, y0b=y0 - b, rb=right - b, ra=right - a,
+            ba=bottom + a, bb=bottom + b, x0=x0, right=right, m0=y0 - h * px / 2 - a,
+            m1=y0 - h * px / 2 - b)
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetField("name", f"zone {k}")
+        geometry = ogr.CreateGeometryFromWkt(wkt)
+        feature.SetGeometry(geometry)
+        layer.CreateFeature(feature)
+        wkbs.append(bytes(geometry.ExportToIsoWkb()))
+    ds = None
+    budget = 32
+    out = str(tmp_path / "stats.gpkg")
+    result, peak, failures = _under_limit(
+        budget, tmp_path, plugin_parent_dir,
+        ["tilewise:zonalstatistics", "--", f"INPUT={gpkg}", f"INPUT_RASTER={big}",
+         "RASTER_BAND=1", "STATISTICS=0", "STATISTICS=1", "STATISTICS=2", "STATISTICS=3",
+         "STATISTICS=4", "STATISTICS=5", "STATISTICS=6", "PERCENTILES=90", "WORKERS=2",
+         f"MEMORY={budget}", f"OUTPUT={out}"], headroom=ZONAL_HEADROOM)
+    assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-2000:])
+    print(f"peak of every process together: {peak / 2**20:.0f} MiB")
+    assert peak <= (budget + ZONAL_HEADROOM) * 2**20 and failures == 0, (peak, failures)
+    keys = ["count", "sum", "mean", "median", "stdev", "min", "max"]
+    expected = zonal_statistics(band, from_wkb(wkbs), tuple(transform)[:6], nodata=-9999.0,
+                                stats=keys, percentiles=[90])
+    written = ogr.Open(out)  # held: its layer would dangle without it
+    rows = sorted(((f.GetField("name"), f) for f in written.GetLayer(0)),
+                  key=lambda item: item[0])
+    assert len(rows) == 8
+    for i, (_, feature) in enumerate(rows):
+        assert feature.GetField("_count") > 100000
+        for key in keys + ["p90"]:
+            assert feature.GetField("_" + key) == expected[key][i], (i, key)

@@ -300,3 +300,68 @@ def test_multipolygons_spanning_the_whole_raster(band):
                               stats=STATISTICS, workers=2)
     check_against_reference(band, geoms, result, False)
     assert (result["count"] > 20).all()
+
+
+def _write_raster(path, array, transform, nodata):
+    import rasterio
+    array = array[None] if array.ndim == 2 else array
+    with rasterio.open(path, "w", driver="GTiff", width=array.shape[2], height=array.shape[1],
+                       count=array.shape[0], dtype=array.dtype, transform=transform,
+                       nodata=nodata, tiled=True, blockxsize=32, blockysize=32,
+                       compress="deflate") as ds:
+        ds.write(array)
+
+
+def test_a_file_read_by_strips_within_a_small_budget_equals_the_array(tmp_path, monkeypatch):
+    """Zonal statistics of a raster file (engine.Rows) in a budget far below its size: every
+    statistic of every band equals the in-memory run bit for bit, for polygons whose
+    bounding boxes cover the whole raster (multipolygons with parts in opposite corners) and
+    small ones; the traced peak memory stays near the budget, not the raster."""
+    import tracemalloc
+
+    from tilewise.engine import Rows
+    from tilewise.engine.vector import zonal
+    h, w = 1500, 1200
+    transform = from_origin(500000.0, 4600000.0, 10.0, 10.0)
+    rng = np.random.default_rng(11)
+    bands = (rng.integers(0, 50, (2, h, w)) + 100).astype(np.float32)
+    bands[:, rng.random((h, w)) < 0.05] = NODATA
+    path = str(tmp_path / "dsm.tif")
+    _write_raster(path, bands, transform, NODATA)
+    x0, y0 = 500000.0, 4600000.0
+    wide = []
+    for k in range(6):  # two parts in opposite corners, a third across the middle
+        a, b = 10.0 * (5 + 3 * k), 10.0 * (20 + 7 * k)
+        wide.append({"type": "MultiPolygon", "coordinates": [
+            [[(x0 + a, y0 - a), (x0 + b, y0 - a), (x0 + b, y0 - b), (x0 + a, y0 - a)]],
+            [[(x0 + w * 10 - b, y0 - h * 10 + a), (x0 + w * 10 - a, y0 - h * 10 + a),
+              (x0 + w * 10 - a, y0 - h * 10 + b), (x0 + w * 10 - b, y0 - h * 10 + a)]],
+            [[(x0, y0 - 5000 - a), (x0 + w * 10, y0 - 5000 - a), (x0 + w * 10, y0 - 5200 - b),
+              (x0, y0 - 5000 - a)]]]})
+    geoms = wide + vh.random_polygons(np.random.default_rng(12), 200, h, w, transform)
+    stats = [s for s in STATISTICS]
+    qs = (5, 50, 99)
+    whole = zonal_statistics(bands, rings_of(geoms), transform, nodata=NODATA, stats=stats,
+                             percentiles=qs, workers=2)
+    monkeypatch.setattr(zonal, "CHUNK_BYTES", 2**20)  # many chunks: 218 rows each
+    budget = 4 * 2**20  # the raster is 14 MiB
+    rows = Rows(path)
+    rings = rings_of(geoms)
+    tracemalloc.start()
+    try:
+        streamed = zonal_statistics(rows, rings, transform, nodata=NODATA, stats=stats,
+                                    percentiles=qs, workers=2, memory_budget=budget)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert set(streamed) == set(whole)
+    for key in whole:
+        np.testing.assert_array_equal(streamed[key], whole[key], err_msg=key)
+    assert (whole["count"][:6] > 1000).all()  # the wide ones are measured
+    spans = zonal.spans(rings.transformed(transform), h, w, False)[0].size * 32 * 3
+    print("peak MiB", peak / 2**20, "spans MiB", spans / 2**20)
+    assert peak < budget + spans + 2**20 * 3, (peak / 2**20, spans / 2**20)
+    assert peak < bands.nbytes / 2
+    # a budget below one strip's rows is refused, naming the minimum
+    with pytest.raises(InputError, match="needs at least"):
+        zonal_statistics(rows, rings, transform, nodata=NODATA, memory_budget=2**16)
