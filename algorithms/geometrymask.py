@@ -2,6 +2,7 @@
 
 import numpy as np
 from qgis.core import (QgsProcessing,
+                       QgsProcessingException,
                        QgsProcessingParameterBoolean,
                        QgsProcessingParameterFeatureSource,
                        QgsProcessingParameterNumber,
@@ -9,10 +10,16 @@ from qgis.core import (QgsProcessing,
                        QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterString)
 
-from ..engine import InputError, Profile, check_options, parse_options, read_profile, vector
+from ..engine import (InputError, Profile, check_options, filters, parse_options, read_profile,
+                      vector)
 from .checks import OUTPUT_EXTENSIONS, file_path, same_file
 from .vectorbase import VectorAlgorithm
 from .vectors import coordinate_transform, read_features
+
+
+def _step_reference(value):
+    """Is ``value`` an earlier pipeline step standing in for a raster (pipeline checks)?"""
+    return isinstance(value, str) and value.startswith("tilewise-pipeline-step:")
 
 
 class GeometryMask(VectorAlgorithm):
@@ -88,6 +95,8 @@ class GeometryMask(VectorAlgorithm):
         return layer, (read_profile(file_path(layer)) if layer is not None else None)
 
     def parameterErrors(self, parameters, context):
+        if _step_reference(parameters.get(self.INPUT)):
+            return  # a tilewise:pipeline step on an earlier step: the filter's check runs
         try:
             layer, grid = self._grid(parameters, context)
         except InputError as error:
@@ -100,7 +109,8 @@ class GeometryMask(VectorAlgorithm):
             yield self.INPUT, self.tr("layer '{}' is not a GDAL raster file").format(
                 layer.name())
             return
-        mask = self.parameterAsRasterLayer(parameters, self.RASTER_MASK, context)
+        mask = None if _step_reference(parameters.get(self.RASTER_MASK)) else \
+            self.parameterAsRasterLayer(parameters, self.RASTER_MASK, context)
         if mask is not None and parameters.get(self.RASTER_MASK):
             profile = read_profile(file_path(mask))
             if (profile.height, profile.width) != (grid.height, grid.width) or \
@@ -109,6 +119,8 @@ class GeometryMask(VectorAlgorithm):
                     "the raster mask ({} x {} pixels) is not on the grid of the reference "
                     "raster ({} x {} pixels, same CRS and geotransform needed)").format(
                     profile.width, profile.height, grid.width, grid.height)
+        if parameters.get(self.OUTPUT) is None:
+            return  # a tilewise:pipeline step: the pipeline writes its outputs
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         import os
         if os.path.splitext(output)[1].lower() not in OUTPUT_EXTENSIONS:
@@ -123,6 +135,33 @@ class GeometryMask(VectorAlgorithm):
             check_options(self.parameterAsString(parameters, self.OPTIONS, context))
         except InputError as error:
             yield self.OPTIONS, error.message
+
+    #: engineStep computes what runEngine does (which burns without reading the grid's pixels)
+    CHAINABLE = True
+
+    def engineStep(self, parameters, context):
+        """The mask as a tilewise:pipeline step: ``engine.filters.geometry_mask`` on the grid
+        of INPUT (and RASTER_MASK), the polygons as WKB in their layer's CRS."""
+        params = {
+            "mask_valid_value": self.parameterAsDouble(parameters, self.MASK_VALID_VALUE,
+                                                       context),
+            "valid_value": self.parameterAsInt(parameters, self.VALID_VALUE, context),
+            "invalid_value": self.parameterAsInt(parameters, self.INVALID_VALUE, context),
+            "all_touched": self.parameterAsBoolean(parameters, self.ALL_TOUCHED, context)}
+        crs = set()
+        for name, key in ((self.VALID, "valid"), (self.INVALID, "invalid")):
+            if parameters.get(name):
+                source = self.featureSource(parameters, name, context)
+                _, params[key], _ = read_features(source, None, None, name)
+                crs.add(source.sourceCrs().toWkt())
+        if len(crs) > 1:  # one CRS for both: bring INVALID to VALID's
+            raise QgsProcessingException(self.parameterError(
+                self.INVALID, self.tr("must be in the CRS of the VALID polygons in a "
+                                      "pipeline step")))
+        if crs and next(iter(crs)):
+            params["crs"] = next(iter(crs))
+        names = [self.INPUT] + ([self.RASTER_MASK] if parameters.get(self.RASTER_MASK) else [])
+        return filters.geometry_mask, names, params
 
     def prepareAlgorithm(self, parameters, context, feedback):
         ok = super().prepareAlgorithm(parameters, context, feedback)

@@ -31,10 +31,12 @@ def step_algorithm(algorithm_id, registry):
 
 
 def _chainable(alg):
-    """True for a Tilewise algorithm that is one engine call (its ``engineStep``)."""
+    """True for a Tilewise algorithm that is one engine call (its ``engineStep``): its run is
+    the base's, or it says that its own run computes the same (``CHAINABLE``)."""
     return (isinstance(alg, TilewiseAlgorithm)
             and type(alg).engineStep is not TilewiseAlgorithm.engineStep
-            and type(alg).runEngine is TilewiseAlgorithm.runEngine)
+            and (type(alg).runEngine is TilewiseAlgorithm.runEngine
+                 or getattr(alg, "CHAINABLE", False)))
 
 
 def _chainable_ids(registry):

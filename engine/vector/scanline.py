@@ -94,6 +94,8 @@ def _outline_cells(x0, y0, x1, y1, feature, height, width):
 
 def _union(key, c0, c1, width):
     """Merge overlapping or adjacent runs of the same key (sorted by key, then col0)."""
+    if not len(key):
+        return key, c0, c1
     order = np.lexsort((c0, key))
     key, c0, c1 = key[order], c0[order], c1[order]
     code = key * np.int64(width + 2) + c1

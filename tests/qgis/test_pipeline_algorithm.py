@@ -342,3 +342,58 @@ def test_examples_equal_their_steps_one_by_one(plugin, processing, dem, tmp_path
         assert sorted(os.listdir(tmp_path / str(fuse))) == \
             sorted(f"{n}.tif" for n in document["outputs"])
         assert_same_files(by_hand, tmp_path / str(fuse), document["outputs"])
+
+
+def _cloud_layer(path, count=6, seed=21):
+    """A GeoPackage of polygons ("clouds") over the test DEM, in its CRS."""
+    import numpy as np
+    from osgeo import ogr, osr
+    rng = np.random.default_rng(seed)
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    srs = osr.SpatialReference()
+    srs.SetFromUserInput(qh.CRS)
+    layer = ds.CreateLayer("clouds", srs, ogr.wkbPolygon)
+    for _ in range(count):
+        cx = 500000.0 + rng.uniform(0, WIDTH * 10)
+        cy = 4600000.0 - rng.uniform(0, HEIGHT * 10)
+        angles = np.sort(rng.uniform(0, 2 * np.pi, 7))
+        radius = rng.uniform(20, 120, 7)
+        ring = ogr.Geometry(ogr.wkbLinearRing)
+        for a, r in zip(angles, radius):
+            ring.AddPoint_2D(cx + r * np.cos(a), cy + r * np.sin(a))
+        ring.CloseRings()
+        polygon = ogr.Geometry(ogr.wkbPolygon)
+        polygon.AddGeometry(ring)
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(polygon)
+        layer.CreateFeature(feature)
+    ds = None
+    return str(path)
+
+
+@pytest.mark.parametrize("fuse", [1, 2])
+def test_a_geometry_mask_step_masks_clouds_before_the_fill(plugin, processing, dem, tmp_path,
+                                                          fuse):
+    """tilewise:geometrymask as a pipeline step (clouds drawn as polygons become the pixels
+    that fillnodata fills), fused and not: equal to tilewise:geometrymask and
+    tilewise:fillnodata run one by one."""
+    clouds = _cloud_layer(tmp_path / "clouds.gpkg")
+    spec = {"inputs": ["dsm"],
+            "steps": [{"name": "clouds", "algorithm": "tilewise:geometrymask",
+                       "parameters": {"INPUT": "dsm", "INVALID": clouds, "VALID_VALUE": 0,
+                                      "INVALID_VALUE": 1}},
+                      {"name": "filled", "algorithm": "tilewise:fillnodata",
+                       "parameters": {"INPUT": "dsm", "MASK": "clouds", "MAX_DISTANCE": 30}}],
+            "outputs": ["clouds", "filled"]}
+    advanced = {"WORKERS": 2, "TILE_SIZE": TILE}
+    run(processing, "tilewise:pipeline", PIPELINE_TEXT=json.dumps(spec), INPUTS=[dem[0]],
+        FUSE=fuse, OUTPUT_FOLDER=str(tmp_path / "pipe"), **advanced)
+    by_hand = tmp_path / "by-hand"
+    by_hand.mkdir()
+    run(processing, "tilewise:geometrymask", INPUT=dem[0], INVALID=clouds, VALID_VALUE=0,
+        INVALID_VALUE=1, OUTPUT=str(by_hand / "clouds.tif"))
+    run(processing, "tilewise:fillnodata", INPUT=dem[0], BAND=1, MASK=str(by_hand / "clouds.tif"),
+        MAX_DISTANCE=30, OUTPUT=str(by_hand / "filled.tif"), **advanced)
+    assert_same_files(by_hand, tmp_path / "pipe", ("clouds", "filled"))
+    mask = qh.read_geotiff(str(by_hand / "clouds.tif"))[0]
+    assert 20 < mask.sum() < mask.size / 2  # the clouds cover some pixels, not most

@@ -365,3 +365,13 @@ def test_a_file_read_by_strips_within_a_small_budget_equals_the_array(tmp_path, 
     # a budget below one strip's rows is refused, naming the minimum
     with pytest.raises(InputError, match="needs at least"):
         zonal_statistics(rows, rings, transform, nodata=NODATA, memory_budget=2**16)
+
+
+def test_all_touched_polygons_that_miss_the_raster_are_not_an_error(band):
+    """Every polygon outside the raster under ALL_TOUCHED: no span at all (this raised an
+    IndexError in the merge of the touched cells)."""
+    far = [[[(0.0, 0.0), (10.0, 0.0), (10.0, 10.0)]], [[(1e7, 1e7), (1e7 + 5, 1e7), (1e7, 1e7 + 5)]]]
+    result = zonal_statistics(band, Rings.from_lists(far), TRANSFORM, nodata=NODATA,
+                              stats=["count", "sum", "mean"], all_touched=True)
+    assert result["count"].tolist() == [0, 0]
+    assert np.isnan(result["mean"]).all()
