@@ -1,6 +1,5 @@
 """tilewise:geometrymask: GRIDR's validity mask from polygons and an optional raster mask."""
 
-import numpy as np
 from qgis.core import (QgsProcessing,
                        QgsProcessingException,
                        QgsProcessingParameterBoolean,
@@ -179,33 +178,32 @@ class GeometryMask(VectorAlgorithm):
 
     def runEngine(self, eng, rasters, parameters, context, bridge):
         feedback = bridge._feedback
-        grid = self._grid_profile
         valid = self._polygons(parameters, self.VALID, context, feedback)
         invalid = self._polygons(parameters, self.INVALID, context, feedback)
         raster_mask = rasters.get(self.RASTER_MASK)
-        feedback.setProgressText(self.tr("Burning polygons"))
-        mask = vector.geometry_mask(
-            (grid.height, grid.width), grid.transform, valid=valid, invalid=invalid,
-            raster_mask=raster_mask.array[0] if raster_mask is not None else None,
-            mask_valid_value=self.parameterAsDouble(parameters, self.MASK_VALID_VALUE,
-                                                    context),
-            valid_value=self.parameterAsInt(parameters, self.VALID_VALUE, context),
-            invalid_value=self.parameterAsInt(parameters, self.INVALID_VALUE, context),
-            all_touched=self.parameterAsBoolean(parameters, self.ALL_TOUCHED, context),
-            workers=eng.workers)
-        profile = Profile(count=1, height=grid.height, width=grid.width, dtype="uint8",
-                          crs_wkt=grid.crs_wkt, transform=grid.transform, nodata=None,
-                          descriptions=("validity mask",))
-        out = eng.create(profile)
-        np.copyto(out.writable_array()[0], mask)
-        return out
+        self._bridge = bridge
+        return dict(valid=valid, invalid=invalid,
+                    raster_mask=raster_mask.rows if raster_mask is not None else None,
+                    mask_valid_value=self.parameterAsDouble(parameters, self.MASK_VALID_VALUE,
+                                                            context),
+                    valid_value=self.parameterAsInt(parameters, self.VALID_VALUE, context),
+                    invalid_value=self.parameterAsInt(parameters, self.INVALID_VALUE, context),
+                    all_touched=self.parameterAsBoolean(parameters, self.ALL_TOUCHED, context))
 
     def writeResults(self, eng, result, parameters, context, feedback):
         # resolved on the run's own context, whose layers to load reach the project (the
         # dialog runs processAlgorithm on a context of its own)
         self._output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        feedback.setProgressText(self.tr("Writing {}").format(self._output))
-        eng.write(result, self._output,
-                  options=parse_options(self.parameterAsString(parameters, self.OPTIONS,
-                                                               context)))
+        grid = self._grid_profile
+        profile = Profile(count=1, height=grid.height, width=grid.width, dtype="uint8",
+                          crs_wkt=grid.crs_wkt, transform=grid.transform, nodata=None,
+                          descriptions=("validity mask",))
+        feedback.setProgressText(self.tr("Burning polygons and writing {} by strips").format(
+            self._output))
+        # strip by strip into the file: memory bounded by the budget, not by the grid
+        vector.write_geometry_mask(
+            self._output, profile, **result, workers=eng.workers,
+            memory_budget=eng.memory_budget,
+            options=parse_options(self.parameterAsString(parameters, self.OPTIONS, context)),
+            progress=self._bridge.progress, cancel=self._bridge.cancel)
         return {self.OUTPUT: self._output}

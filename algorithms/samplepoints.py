@@ -175,16 +175,18 @@ class SamplePoints(FeatureAlgorithm):
                     self.BUFFER, self.tr("needs a geotransform, not swath geolocation")))
             statistic = vector.STATISTICS[self.parameterAsEnum(parameters, self.BUFFER_STATISTIC,
                                                         context)]
-            result = vector.buffer_statistics(raster.array, np.column_stack((xs, ys)),
-                                       profile.transform, radius, nodata=profile.nodata,
-                                       stats=[statistic], workers=eng.workers)[statistic]
+            result = vector.buffer_statistics(raster.rows, np.column_stack((xs, ys)),
+                                              profile.transform, radius, nodata=profile.nodata,
+                                              stats=[statistic], workers=eng.workers)[statistic]
             values, valid = result, np.isfinite(result)
         elif swath is not None:
-            values, valid = vector.swath_sample_points(raster.array, np.column_stack((xs, ys)), *swath,
-                                                nodata=profile.nodata)
-        else:
-            values, valid = vector.sample_points(raster.array, np.column_stack((xs, ys)),
-                                          profile.transform, nodata=profile.nodata)
+            values, valid = vector.swath_sample_points(raster.array, np.column_stack((xs, ys)),
+                                                       *swath, nodata=profile.nodata)
+        else:  # only the rows holding points are read, within the memory budget
+            values, valid = vector.sample_points(raster.rows, np.column_stack((xs, ys)),
+                                                 profile.transform, nodata=profile.nodata,
+                                                 memory_budget=eng.memory_budget,
+                                                 workers=eng.workers)
         return features, values, valid, source, profile, fast
 
     def writeResults(self, eng, result, parameters, context, feedback):

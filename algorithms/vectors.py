@@ -229,25 +229,18 @@ def write_gpkg(path, layer_name, out_path, fields, fids, columns, context, outpu
     try:
         def quote(text):
             return '"{}"'.format(text.replace('"', '""'))
-        # the values go to a temporary table, then one UPDATE ... FROM joins it (SQLite >=
-        # 3.33; twice as fast as one UPDATE per feature)
-        names = ["v{}".format(i) for i in range(len(fields))]
+        # a temporary file, renamed into place at the end or removed: no journal, no sync
+        db.execute("PRAGMA journal_mode=OFF")
+        db.execute("PRAGMA synchronous=OFF")
+        # one UPDATE whose values come from a Python function per field (a dict lookup by
+        # FID): twice as fast as a temporary table joined by UPDATE ... FROM
+        sets = []
+        for i, ((field_name, _), column) in enumerate(zip(fields, columns)):
+            db.create_function("tilewise_v{}".format(i), 1, dict(zip(fids.tolist(),
+                                                                     column)).get)
+            sets.append("{} = tilewise_v{}({})".format(quote(field_name), i, quote(fid_column)))
         db.execute("BEGIN")
-        db.execute("CREATE TEMP TABLE tilewise_values (fid INTEGER PRIMARY KEY, {})".format(
-            ", ".join(names)))
-        db.executemany("INSERT INTO tilewise_values VALUES (?{})".format(", ?" * len(names)),
-                       zip(fids.tolist(), *columns))
-        if sqlite3.sqlite_version_info >= (3, 33):
-            db.execute("UPDATE {t} SET {sets} FROM tilewise_values WHERE {t}.{fid} = "
-                       "tilewise_values.fid".format(
-                           t=quote(name), fid=quote(fid_column),
-                           sets=", ".join("{} = tilewise_values.{}".format(quote(f), v)
-                                          for (f, _), v in zip(fields, names))))
-        else:  # one correlated subquery per field
-            db.execute("UPDATE {t} SET {sets}".format(t=quote(name), sets=", ".join(
-                "{f} = (SELECT {v} FROM tilewise_values WHERE tilewise_values.fid = "
-                "{t}.{fid})".format(f=quote(f), v=v, t=quote(name), fid=quote(fid_column))
-                for (f, _), v in zip(fields, names))))
+        db.execute("UPDATE {} SET {}".format(quote(name), ", ".join(sets)))
         db.commit()
     except sqlite3.Error as error:
         db.close()

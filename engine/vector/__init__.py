@@ -5,7 +5,7 @@ as numpy arrays with a rasterio-style affine transform ``(a, b, c, d, e, f)``.
 """
 
 from .geometry import Rings, from_wkb, points_from_wkb
-from .mask import geometry_mask
+from .mask import geometry_mask, mask_strips, write_geometry_mask
 from .sampling import buffer_statistics, sample_points
 from .scanline import spans
 from .swath import (IDENTITY, Swath, geolocation_arrays, swath_sample_points,
@@ -13,6 +13,6 @@ from .swath import (IDENTITY, Swath, geolocation_arrays, swath_sample_points,
 from .zonal import STATISTICS, percentile_name, zonal_statistics
 
 __all__ = ["IDENTITY", "Rings", "STATISTICS", "buffer_statistics", "from_wkb",
-           "geolocation_arrays", "geometry_mask", "percentile_name", "points_from_wkb",
-           "sample_points", "spans", "Swath", "swath_sample_points", "swath_zonal_statistics",
-           "zonal_statistics"]
+           "geolocation_arrays", "geometry_mask", "mask_strips", "percentile_name",
+           "points_from_wkb", "sample_points", "spans", "Swath", "swath_sample_points",
+           "swath_zonal_statistics", "write_geometry_mask", "zonal_statistics"]

@@ -11,9 +11,20 @@ def thread_count(workers):
     return max(1, int(workers) or os.cpu_count() or 1)
 
 
-def map_batches(func, batches, workers=0, progress=None, cancel=None):
-    """``[func(b) for b in batches]``, run on ``workers`` threads; ``progress(fraction)`` after
-    each batch, ``cancel() -> bool`` polled between batches (raises Cancelled)."""
+def thread_pool(workers):
+    """A thread pool for ``map_batches(..., pool=)``: one for many calls saves starting
+    threads each time (a context manager; None for one thread)."""
+    threads = thread_count(workers)
+    if threads <= 1:
+        from contextlib import nullcontext
+        return nullcontext()
+    return ThreadPoolExecutor(threads, thread_name_prefix="tilewise-vector")
+
+
+def map_batches(func, batches, workers=0, progress=None, cancel=None, pool=None):
+    """``[func(b) for b in batches]``, run on ``workers`` threads (of ``pool`` when given, see
+    ``thread_pool``); ``progress(fraction)`` after each batch, ``cancel() -> bool`` polled
+    between batches (raises Cancelled)."""
     batches = list(batches)
     results = [None] * len(batches)
     threads = min(thread_count(workers), len(batches))
@@ -28,7 +39,9 @@ def map_batches(func, batches, workers=0, progress=None, cancel=None):
             results[i] = func(batch)
             report(i + 1)
         return results
-    with ThreadPoolExecutor(threads, thread_name_prefix="tilewise-vector") as pool:
+    from contextlib import nullcontext
+    with (ThreadPoolExecutor(threads, thread_name_prefix="tilewise-vector") if pool is None
+          else nullcontext(pool)) as pool:
         futures = [pool.submit(func, batch) for batch in batches]
         try:
             for i, future in enumerate(futures):

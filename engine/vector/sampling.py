@@ -28,33 +28,99 @@ def pixel_of(xy, transform):
     return row, col
 
 
-def sample_points(array, xy, transform, nodata=None):
-    """Values of ``array`` ((bands,) rows, cols) at the points ``xy`` (n, 2), in the raster's
-    CRS. Returns ``(values (n, bands) in the array's dtype, valid (n, bands) bool)``: a point
+#: bytes of the strips read at once when sampling a raster file and no budget is given
+DEFAULT_BUDGET = 256 * 2**20
+#: bytes of one strip at most: larger reads go no faster through GDAL's block cache
+STRIP_BYTES = 16 * 2**20
+
+
+def _block_rows(rows):
+    """Rows of one block of the file of ``rows`` (1 when it cannot be told)."""
+    from ..io.reading import _rasterio
+    rasterio, errors = _rasterio()
+    try:
+        with rasterio.open(rows.path) as ds:
+            return max(1, ds.block_shapes[0][0]) if ds.block_shapes else 1
+    except errors:
+        return 1
+
+
+def _valid(v, nd):
+    """Where the samples ``v`` of one band are neither NaN nor ``nd``."""
+    ok = ~np.isnan(v) if v.dtype.kind == "f" else np.ones(len(v), bool)
+    if nd is not None and not (isinstance(nd, float) and math.isnan(nd)):
+        ok &= v != nd
+    return ok
+
+
+def _gather(rows, r, c, memory_budget, workers):
+    """(bands, n) values of the Rows ``rows`` (a file) at pixels ``(r, c)``: only the rows
+    holding a pixel are read, by strips of whole blocks, ``memory_budget`` bytes in all."""
+    from .parallel import map_batches, thread_count
+    from ..io.rows import strip_rows
+    bands, height, _ = rows.shape
+    out = np.empty((bands, len(r)), dtype=rows.dtype)
+    if not len(r):
+        return out
+    order = np.argsort(r, kind="stable")
+    sorted_rows = r[order]
+    threads = thread_count(workers)
+    budget = min(memory_budget or DEFAULT_BUDGET, STRIP_BYTES * threads)
+    step = strip_rows(height, rows.row_bytes, budget, threads)
+    block = _block_rows(rows)
+    if step >= block:  # whole blocks: none is decoded twice
+        step = step // block * block
+    cuts = np.searchsorted(sorted_rows, np.arange(0, height + step, step))
+    jobs = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+    def strip(job):
+        a, b = job
+        picked = order[a:b]
+        r0, r1 = int(sorted_rows[a]), int(sorted_rows[b - 1]) + 1  # the rows holding points
+        out[:, picked] = rows.read(r0, r1)[:, r[picked] - r0, c[picked]]
+    map_batches(strip, jobs, workers)
+    return out
+
+
+def sample_points(raster, xy, transform, nodata=None, memory_budget=None, workers=0):
+    """Values of ``raster`` at the points ``xy`` (n, 2), in the raster's CRS.
+
+    ``raster``: a ((bands,) rows, cols) array, or an ``engine.Rows`` (a raster file), of
+    which only the rows holding a point are read, by strips of at most ``memory_budget``
+    bytes (default 256 MiB) in all, on ``workers`` threads (0 = all cores).
+    ``nodata``: one value for every band, or a sequence with one per band.
+    Returns ``(values (n, bands) in the raster's dtype, valid (n, bands) bool)``: a point
     outside the raster, or on a nodata/NaN pixel, is not valid (its value is 0).
-    ``nodata``: one value for every band, or a sequence with one per band."""
-    array = np.asarray(array)
-    if array.ndim == 2:
-        array = array[None]
-    if array.ndim != 3:
-        raise InputError("array", f"expected a (bands, rows, cols) array, got {array.shape}")
-    bands, height, width = array.shape
-    row, col = pixel_of(xy, transform)
-    inside = (row >= 0) & (row < height) & (col >= 0) & (col < width)
-    r, c = row[inside], col[inside]
-    values = np.zeros((len(row), bands), dtype=array.dtype)
-    valid = np.zeros((len(row), bands), dtype=bool)
+    """
+    from ..io.rows import Rows
+    rows = raster if isinstance(raster, Rows) else None
+    if rows is not None and rows.in_memory:
+        raster, rows = rows.source, None
+    if rows is None:
+        array = np.asarray(raster)
+        if array.ndim == 2:
+            array = array[None]
+        if array.ndim != 3:
+            raise InputError("array", f"expected a (bands, rows, cols) array, got {array.shape}")
+        shape, dtype = array.shape, array.dtype
+    else:
+        shape, dtype = rows.shape, rows.dtype
+    bands, height, width = shape
     per_band = list(nodata) if isinstance(nodata, (list, tuple)) else [nodata] * bands
     if len(per_band) != bands:
         raise InputError("nodata", f"{len(per_band)} nodata values for {bands} bands")
+    row, col = pixel_of(xy, transform)
+    inside = (row >= 0) & (row < height) & (col >= 0) & (col < width)
+    r, c = row[inside], col[inside]
+    values = np.zeros((len(row), bands), dtype=dtype)
+    valid = np.zeros((len(row), bands), dtype=bool)
+    if rows is None:
+        samples = [array[k][r, c] for k in range(bands)]
+    else:
+        samples = _gather(rows, r, c, memory_budget, workers)
     for k in range(bands):
-        v = array[k][r, c]
-        ok = ~np.isnan(v) if v.dtype.kind == "f" else np.ones(len(v), bool)
-        nd = per_band[k]
-        if nd is not None and not (isinstance(nd, float) and math.isnan(nd)):
-            ok &= v != nd
-        values[inside, k] = v
-        valid[inside, k] = ok
+        values[inside, k] = samples[k]
+        valid[inside, k] = _valid(samples[k], per_band[k])
     return values, valid
 
 
@@ -93,21 +159,24 @@ def disc_spans(xy, transform, radius, height, width):
     return point[keep], row[keep], c0[keep], c1[keep]
 
 
-def buffer_statistics(array, xy, transform, radius, nodata=None, stats=("mean",),
+def buffer_statistics(raster, xy, transform, radius, nodata=None, stats=("mean",),
                       percentiles=(), workers=0):
-    """Statistics of every band of ``array`` ((bands,) rows, cols) over the pixels whose
+    """Statistics of every band of ``raster`` ((bands,) rows, cols array, or an
+    ``engine.Rows``, of which only the rows the discs cross are read) over the pixels whose
     centre lies within ``radius`` (CRS units) of each point ``xy`` (n, 2): the zonal
     statistics of exact discs. Returns ``{name: (n, bands) float64}`` (see
     ``zonal.zonal_statistics``)."""
+    from ..io.rows import Rows
     from .zonal import _reduce, check_statistics
-    array = np.asarray(array)
-    if array.ndim == 2:
-        array = array[None]
+    rows = raster if isinstance(raster, Rows) else Rows(np.asarray(raster))
     stats, qs = check_statistics(stats, percentiles)
-    bands, height, width = array.shape
+    bands, height, width = rows.shape
     feature, row, c0, c1 = disc_spans(xy, transform, radius, height, width)
+    r0 = int(row.min()) if len(row) else 0
+    array = rows.read(r0, int(row.max()) + 1) if len(row) else \
+        np.zeros((bands, 0, width), rows.dtype)  # the rows the discs cross
     count = len(np.asarray(xy).reshape(-1, 2))
     per_band = list(nodata) if isinstance(nodata, (list, tuple)) else [nodata] * bands
-    results = [_reduce(array[k], per_band[k], feature, row, c0, c1, count, stats, qs,
+    results = [_reduce(array[k], per_band[k], feature, row - r0, c0, c1, count, stats, qs,
                        workers, lambda f: None, None) for k in range(bands)]
     return {key: np.column_stack([r[key] for r in results]) for key in results[0]}

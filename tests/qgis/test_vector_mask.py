@@ -122,3 +122,36 @@ def test_processing_bad_parameters_are_named(processing, tmp_path, polygons):
         with pytest.raises(QgsProcessingException) as info:
             processing.run("tilewise:geometrymask", {**base, **extra})
         assert name in str(info.value) and text in str(info.value), str(info.value)
+
+
+def test_budget_much_smaller_than_the_grid_streams_the_same_mask(polygons, tmp_path,
+                                                                 monkeypatch):
+    """A memory budget of a few rows: the mask goes to the file strip by strip (the raster
+    mask read strip by strip too), identical to the whole-image reference; no strip is
+    larger than the budget allows."""
+    from tilewise.engine import Profile, Rows
+    from tilewise.engine.vector import mask_strips, write_geometry_mask
+
+    valid, invalid, valid_wkb, invalid_wkb = polygons
+    raster = np.random.default_rng(14).integers(0, 3, (H, W)).astype(np.uint8)
+    mask_path = qh.write_geotiff(tmp_path / "mask.tif", raster, transform=TRANSFORM)
+    budget = 2 * 4 * W * 5   # two strips of 5 rows of 4 bytes per pixel
+    reads = []
+    read = Rows.read
+    monkeypatch.setattr(Rows, "read", lambda self, r0, r1: reads.append((r0, r1)) or
+                        read(self, r0, r1))
+    profile = Profile(count=1, height=H, width=W, dtype="uint8", crs_wkt=None,
+                      transform=tuple(TRANSFORM)[:6], nodata=None, descriptions=("m",))
+    out = write_geometry_mask(tmp_path / "m.tif", profile, valid=valid_wkb, invalid=invalid_wkb,
+                              raster_mask=Rows(mask_path), mask_valid_value=2, valid_value=7,
+                              invalid_value=250, workers=2, memory_budget=budget)
+    got, _ = qh.read_geotiff(out)
+    ok = reference(valid, False) & ~reference(invalid, False) & (raster == 2)
+    np.testing.assert_array_equal(got[0], np.where(ok, 7, 250))
+    assert 0.05 < ok.mean() < 0.6
+    assert len(reads) >= H // 5 and max(r1 - r0 for r0, r1 in reads) <= 5
+    strips = list(mask_strips((H, W), TRANSFORM, valid=valid_wkb, raster_mask=raster,
+                              memory_budget=budget))
+    assert len(strips) >= H // 5 and max(len(s) for _, s in strips) <= 5
+    assert [r0 for r0, _ in strips] == list(range(0, H, len(strips[0][1])))
+    assert not [n for n in tmp_path.iterdir() if n.name.startswith(".tilewise-")]

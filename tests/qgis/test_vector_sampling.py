@@ -39,6 +39,38 @@ def test_sample_points_equals_indexing():
     assert not valid[0, 1] and valid[0, 0] and not valid[1, 2]
 
 
+@pytest.mark.parametrize("budget", [None, 3 * W * 4 * 2 * 16])
+def test_sample_points_from_a_file_reads_only_rows_with_points(tmp_path, monkeypatch, budget):
+    """A raster file (engine.Rows) gives the values of the array; only the rows holding a
+    point are read, by strips within the memory budget (here 16 rows of 3 bands, 2 threads)."""
+    from tilewise.engine import Rows
+
+    rng = np.random.default_rng(7)
+    array = rng.normal(size=(3, H, W)).astype(np.float32)
+    array[0, rng.random((H, W)) < 0.2] = -1
+    path = qh.write_geotiff(tmp_path / "r.tif", array, nodata=-1, transform=TRANSFORM,
+                            tiled=True, blockxsize=16, blockysize=16)
+    xy = np.column_stack((rng.uniform(499900, 500000 + 10 * W + 100, 300),
+                          rng.uniform(4600000 - 10 * H - 100, 4600100, 300)))
+    xy[(xy[:, 1] > 4600000 - 10 * 30) & (xy[:, 1] < 4600000 - 10 * 12), 1] = 4600000 - 5
+    reads = []
+    read = Rows.read
+    monkeypatch.setattr(Rows, "read", lambda self, r0, r1: reads.append((r0, r1)) or
+                        read(self, r0, r1))
+    want = sample_points(array, xy, TRANSFORM, nodata=-1)
+    got = sample_points(Rows(path), xy, TRANSFORM, nodata=-1, memory_budget=budget,
+                        workers=2)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert want[1].sum() > 100 and (~want[1]).sum() > 50
+    row, col = pixel_of(xy, TRANSFORM)
+    with_points = set(row[(row >= 0) & (row < H) & (col >= 0) & (col < W)].tolist())
+    assert reads and all(r0 in with_points and r1 - 1 in with_points for r0, r1 in reads)
+    if budget is not None:   # strips of 16 rows: the rows 12 to 29 hold no point
+        assert not {r for r0, r1 in reads for r in range(r0, r1)} & set(range(12, 30))
+        assert len(reads) > 2 and max(r1 - r0 for r0, r1 in reads) <= 16
+
+
 def test_points_from_wkb_keeps_every_part():
     from osgeo import ogr
 
