@@ -19,6 +19,7 @@ from .extremes import RowExtremes, _buffer
 from .geometry import Rings, from_wkb
 from ..io.rows import Rows
 from .parallel import map_batches, thread_count
+from .selection import Pieces, needed_ranks
 from .scanline import spans
 
 #: statistic names, in the order (and with the codes) of QGIS's native:zonalstatisticsfb,
@@ -169,7 +170,33 @@ def _span_sums(local, hi, lo, row, c0, c1, block):
     return (h1 - h0) + ((l1 - l0) + (i1 - i0))
 
 
-def _gather_groups(rows, nodata, feature, row, c0, c1, selected, visit, limit):
+class Passes:
+    """The valid values of one feature too large to gather at once: each call yields them
+    chunk by chunk (rows read again), in span order; ``count`` of them, of ``dtype``."""
+
+    def __init__(self, rows, nodata, row, c0, c1, chunk_rows, count):
+        self.rows, self.nodata, self.row, self.c0, self.c1 = rows, nodata, row, c0, c1
+        self.chunk_rows, self.count, self.dtype = chunk_rows, int(count), rows.dtype
+
+    def __len__(self):
+        return self.count
+
+    def __call__(self):
+        row, c0, c1, w = self.row, self.c0, self.c1, self.rows.shape[2]
+        for q0 in range(int(row[0]), int(row[-1]) + 1, self.chunk_rows):
+            q1 = min(int(row[-1]) + 1, q0 + self.chunk_rows)
+            a, b = np.searchsorted(row, [q0, q1])  # spans are sorted by row
+            if a == b:
+                continue
+            band = self.rows.read(q0, q1)[0]
+            n = c1[a:b] - c0[a:b]
+            flat = np.repeat((row[a:b] - q0) * w + c0[a:b] - (np.cumsum(n) - n), n) + \
+                np.arange(int(n.sum()), dtype=np.int64)
+            values = band.reshape(-1)[flat]
+            yield values[_valid(values, self.nodata)]
+
+
+def _gather_groups(rows, nodata, feature, row, c0, c1, selected, visit, limit, large=None):
     """Groups of selected features (at most ``limit`` pixels each, or one feature; features
     taken in the order of their first row, so that a group covers few rows) and a function
     that gathers a group's valid values and calls ``visit(feature, values)`` (in the band's
@@ -199,7 +226,17 @@ def _gather_groups(rows, nodata, feature, row, c0, c1, selected, visit, limit):
         if len(chosen) else {}
     chunk_rows = max(1, int(limit // max(1, w)))
 
+    valid_count = None if large is None else large
+
     def group(members):
+        if valid_count is not None and len(members) == 1 and \
+                per_feature[members[0]] > limit:
+            f = members[0]  # more pixels than the limit: read pass after pass
+            a, b = span_start[f], span_start[f + 1]
+            if valid_count[f] > 0:
+                visit(f, Passes(rows, nodata, row[a:b], c0[a:b], c1[a:b], chunk_rows,
+                                valid_count[f]))
+            return
         members = np.sort(np.asarray(members))
         take = np.concatenate([np.arange(span_start[f], span_start[f + 1]) for f in members])
         r_lo = min(span_rows[f][0] for f in members.tolist())
@@ -248,11 +285,25 @@ def percentile_of_sorted(v, q):
     return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
 
 
-def _sorted_visitor(stats, qs, out):
+def _sorted_visitor(stats, qs, out, limit=None):
     """Median, minority, majority, variety and percentiles of one feature's values (sorted
-    in their own data type: the statistics equal numpy's on float64)."""
+    in their own data type: the statistics equal numpy's on float64). A feature given as
+    ``Passes`` (too many values to hold) goes through ``selection.Pieces``: the same
+    results, ``limit`` values at a time."""
+    runs_wanted = stats & {"minority", "majority", "variety"}
+
     def visit(k, v):
-        v = np.sort(v)
+        if isinstance(v, Passes):
+            v = Pieces(v, v.dtype, limit, needed_ranks(v.count, stats, qs), bool(runs_wanted))
+            variety, majority, minority = v.variety, v.majority, v.minority
+        else:
+            v = np.sort(v)
+            if runs_wanted:
+                first = np.flatnonzero(np.r_[True, v[1:] != v[:-1]])
+                runs = np.diff(np.r_[first, len(v)])
+                variety = len(first)
+                majority = (v[first[np.argmax(runs)]],)  # ties: smallest value
+                minority = (v[first[np.argmin(runs)]],)
         n = len(v)
         if "median" in stats:
             middle = v[n // 2].astype(np.float64)
@@ -260,27 +311,29 @@ def _sorted_visitor(stats, qs, out):
                 (np.float64(v[n // 2 - 1]) + middle) / 2
         for q in qs:
             out[percentile_name(q)][k] = percentile_of_sorted(v, q)
-        if stats & {"minority", "majority", "variety"}:
-            first = np.flatnonzero(np.r_[True, v[1:] != v[:-1]])
-            runs = np.diff(np.r_[first, len(v)])
-            if "variety" in stats:
-                out["variety"][k] = len(first)
-            if "majority" in stats:
-                out["majority"][k] = v[first[np.argmax(runs)]]  # ties: smallest value
-            if "minority" in stats:
-                out["minority"][k] = v[first[np.argmin(runs)]]
+        if "variety" in stats:
+            out["variety"][k] = variety
+        if "majority" in stats:
+            out["majority"][k] = majority[0]
+        if "minority" in stats:
+            out["minority"][k] = minority[0]
     return visit
 
 
 def _moments_visitor(out):
-    """Sum, mean and variance of one feature's values, two-pass in float64."""
+    """Sum, mean and variance of one feature's values, two-pass, each sum exactly rounded
+    (``math.fsum``), so that a feature given as ``Passes`` gets the same results."""
     def visit(k, v):
-        v = v.astype(np.float64)
-        mean = np.mean(v)
-        out["sum"][k] = np.sum(v)
+        def values():
+            return (x for chunk in (v() if isinstance(v, Passes) else [v])
+                    for x in chunk.astype(np.float64).tolist())
+        n = v.count if isinstance(v, Passes) else len(v)
+        total = math.fsum(values())
+        mean = total / n
+        out["sum"][k] = total
         out["mean"][k] = mean
         if "variance" in out:
-            out["variance"][k] = np.mean(np.square(v - mean))
+            out["variance"][k] = math.fsum((x - mean) ** 2 for x in values()) / n
             out["stdev"][k] = np.sqrt(out["variance"][k])
     return visit
 
@@ -428,17 +481,19 @@ def _reduce(band, nodata, feature, row, c0, c1, count, stats, qs, workers, stage
     del per_span
     # 3. statistics that need the values themselves, and sums whose bound was too loose
     visitors = []
+    # values gathered at once by each thread (values, owners, indices, and the chunk read)
+    limit = GATHER_LIMIT if memory_budget is None else max(1, min(
+        GATHER_LIMIT, memory_budget // 4 // (2 * rows.dtype.itemsize + 17) // threads))
     if sorted_wanted or qs:
         for name in sorted_wanted | {percentile_name(q) for q in qs}:
             out[name] = np.full(count, np.nan)
-        visitors.append((np.ones(count, dtype=bool), _sorted_visitor(sorted_wanted, qs, out)))
+        visitors.append((np.ones(count, dtype=bool),
+                         _sorted_visitor(sorted_wanted, qs, out, limit)))
     if again.any():
         visitors.append((again, _moments_visitor(out)))
-    limit = GATHER_LIMIT if memory_budget is None else \
-        max(1, min(GATHER_LIMIT, memory_budget // 4 // (2 * rows.dtype.itemsize + 17) // threads))
     for selected, visit in visitors:
         groups, group = _gather_groups(rows, nodata, feature, row, c0, c1, selected, visit,
-                                       limit)
+                                       limit, None if memory_budget is None else valid_count)
         map_batches(group, groups, workers, lambda f: stage(0.5 + f / 2), cancel)
     keep = wanted | {"count"} | {percentile_name(q) for q in qs}
     return {k: v for k, v in out.items() if k in keep}

@@ -357,9 +357,12 @@ def test_a_file_read_by_strips_within_a_small_budget_equals_the_array(tmp_path, 
     assert set(streamed) == set(whole)
     for key in whole:
         np.testing.assert_array_equal(streamed[key], whole[key], err_msg=key)
-    assert (whole["count"][:6] > 1000).all()  # the wide ones are measured
+    # the wide ones cover more pixels than a thread gathers at once in this budget
+    # (zonal's limit: 20,971 values), so their sorted statistics went through
+    # selection.Pieces, pass after pass
+    pixels = whole["count"][:6] + whole["nodata"][:6]
+    assert (pixels > 4 * 2**20 // 4 // (2 * 4 + 17) // 2).all()
     spans = zonal.spans(rings.transformed(transform), h, w, False)[0].size * 32 * 3
-    print("peak MiB", peak / 2**20, "spans MiB", spans / 2**20)
     assert peak < budget + spans + 2**20 * 3, (peak / 2**20, spans / 2**20)
     assert peak < bands.nbytes / 2
     # a budget below one strip's rows is refused, naming the minimum
