@@ -5,8 +5,12 @@ plugin shows (message bar in QGIS, the log and stderr in qgis_process), naming t
 install on Debian/Ubuntu (apt) and Windows (OSGeo4W).
 """
 
+import glob
 import importlib
+import importlib.util
+import os
 import re
+import sys
 
 #: module -> (minimum version, Debian/Ubuntu package, OSGeo4W package, pip name). The minimums
 #: are the versions of Debian 11 (bullseye); the tests run on Debian 12's.
@@ -21,17 +25,36 @@ def _version_tuple(text):
     return tuple(int(part) for part in re.findall(r"\d+", str(text))[:3])
 
 
+def _version_of(module):
+    """The installed version of ``module`` without importing it (plugin loading should not
+    pay for scipy and rasterio): an imported module's ``__version__``, else its
+    distribution's metadata; None when neither says. Raises when it cannot be found."""
+    imported = sys.modules.get(module)
+    if imported is not None:
+        return getattr(imported, "__version__", None)
+    spec = importlib.util.find_spec(module)
+    if spec is None:
+        raise ModuleNotFoundError(f"No module named {module!r}")
+    # the distribution's folder beside the package names the version (scipy-1.10.1.dist-info,
+    # numpy-1.24.2.egg-info): importlib.metadata would cost 70 ms of imports here
+    for folder in spec.submodule_search_locations or ():
+        for info in glob.glob(os.path.join(os.path.dirname(folder), f"{module}-*.*-info")):
+            version = os.path.basename(info)[len(module) + 1:].rsplit(".", 1)[0]
+            if re.fullmatch(r"\d+(\.\d+)*\S*", version):
+                return version
+    return getattr(importlib.import_module(module), "__version__", None)
+
+
 def missing(requirements=None):
-    """``[(module, problem)]`` for each required module that cannot be imported or is too old
+    """``[(module, problem)]`` for each required module that cannot be found or is too old
     (empty when all is well). Never raises."""
     problems = []
     for module, (minimum, *_) in (requirements or REQUIREMENTS).items():
         try:
-            imported = importlib.import_module(module)
+            version = _version_of(module)
         except Exception as error:  # noqa: BLE001 - a broken install is as bad as a missing one
             problems.append((module, f"cannot be imported ({type(error).__name__}: {error})"))
             continue
-        version = getattr(imported, "__version__", None)
         if version is None:
             continue
         try:

@@ -6,12 +6,15 @@ Border: reflect. Outputs float32 (float64 for float64 input).
 """
 
 import numpy as np
-import scipy.ndimage as ndi
+
+from ...core.lazy import lazy_module
 
 from ...core.filter import Filter
 from ..params import check_band, check_choice, check_known
 from .windows import band_outputs, fill_value, float_dtype, footprint, selected_bands, working
 from .smoothing import check_gaussian, gaussian_margin, gaussian_radius
+
+ndi = lazy_module("scipy.ndimage")  # imported at the first filter run
 
 
 def _outputs(profiles, params):

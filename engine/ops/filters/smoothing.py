@@ -1,13 +1,16 @@
 """Smoothing filters."""
 
 import numpy as np
-import scipy.ndimage as ndi
+
+from ...core.lazy import lazy_module
 
 from ...core.errors import InputError
 from ...core.filter import Filter
 from ..params import check_band, check_known, check_positive, check_window
 from .windows import band_outputs, float_dtype, per_band, reflect_pad
 from .nodata import invalid_pixels
+
+ndi = lazy_module("scipy.ndimage")  # imported at the first filter run
 
 
 def box_sum(values, radius):

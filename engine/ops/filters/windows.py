@@ -8,9 +8,12 @@ bits as the whole image. Borders: scipy's ``reflect`` mode (numpy's ``symmetric`
 """
 
 import numpy as np
-import scipy.ndimage as ndi
+
+from ...core.lazy import lazy_module
 
 from .nodata import invalid_pixels
+
+ndi = lazy_module("scipy.ndimage")  # imported at the first filter run
 
 
 def selected_bands(params, count):
