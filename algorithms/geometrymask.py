@@ -13,7 +13,13 @@ from ..engine import (InputError, Profile, check_options, filters, parse_options
                       vector)
 from .checks import OUTPUT_EXTENSIONS, file_path, same_file
 from .vectorbase import VectorAlgorithm
-from .vectors import coordinate_transform, read_features
+from .vectors import coordinate_transform, gpkg_layer, read_arrow, read_features
+
+
+def _curved(wkb):
+    """Is the ISO WKB ``wkb`` a curve type (QGIS segmentizes those; GDAL's WKB keeps them)?"""
+    code = int.from_bytes(bytes(wkb[1:5]), "little" if wkb[0] == 1 else "big") % 1000
+    return code in (8, 9, 10, 11, 12, 13, 14, 15, 16, 17)
 
 
 def _step_reference(value):
@@ -173,6 +179,11 @@ class GeometryMask(VectorAlgorithm):
         source = self.featureSource(parameters, name, context)
         transform = coordinate_transform(source.sourceCrs(), self.gridCrs(self._grid_profile),
                                          context)
+        fast = gpkg_layer(self, parameters, context, name) if transform is None else None
+        if fast is not None:  # GDAL reads the WKB straight from the file
+            wkbs = read_arrow(*fast)[1]
+            if all(w is None or not _curved(w) for w in wkbs):
+                return wkbs
         _, wkbs, _ = read_features(source, transform, feedback, name)
         return wkbs
 

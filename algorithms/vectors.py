@@ -116,15 +116,27 @@ def fast_gpkg(algorithm, parameters, context, input_name, output_name):
     """``(source path, layer name, output path)`` when the fast path applies, else None."""
     import os
 
-    from osgeo import ogr
-    from qgis.core import QgsProcessingFeatureSourceDefinition, QgsProcessingOutputLayerDefinition
-    value = parameters.get(input_name)
-    if isinstance(value, QgsProcessingFeatureSourceDefinition) or not isinstance(value, str):
-        return None
+    from qgis.core import QgsProcessingOutputLayerDefinition
     out = parameters.get(output_name)
     if isinstance(out, QgsProcessingOutputLayerDefinition):
         return None
     if not isinstance(out, str) or not out.lower().endswith(".gpkg") or "|" in out:
+        return None
+    source = gpkg_layer(algorithm, parameters, context, input_name)
+    if source is None or (os.path.exists(out) and os.path.samefile(out, source[0])):
+        return None
+    return source[0], source[1], os.path.abspath(out)
+
+
+def gpkg_layer(algorithm, parameters, context, input_name):
+    """``(path, layer name)`` when parameter ``input_name`` is a plain GeoPackage file's layer
+    given by its path (no selection, filter or subset), which GDAL reads directly; else None."""
+    import os
+
+    from osgeo import ogr
+    from qgis.core import QgsProcessingFeatureSourceDefinition
+    value = parameters.get(input_name)
+    if isinstance(value, QgsProcessingFeatureSourceDefinition) or not isinstance(value, str):
         return None
     layer = algorithm.parameterAsVectorLayer(parameters, input_name, context)
     if layer is None or layer.providerType() != "ogr" or layer.subsetString():
@@ -133,7 +145,7 @@ def fast_gpkg(algorithm, parameters, context, input_name, output_name):
     path = parts[0]
     if not path.lower().endswith(".gpkg") or not os.path.isfile(path):
         return None
-    if os.path.exists(path + "-wal") or (os.path.exists(out) and os.path.samefile(out, path)):
+    if os.path.exists(path + "-wal"):
         return None
     options = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
     if set(options) - {"layername", "layerid"}:
@@ -147,7 +159,7 @@ def fast_gpkg(algorithm, parameters, context, input_name, output_name):
         found = ds.GetLayer(int(options.get("layerid", 0)))
     if found is None or not hasattr(found, "GetArrowStreamAsNumPy"):
         return None
-    return path, found.GetName(), os.path.abspath(out)
+    return path, found.GetName()
 
 
 def read_arrow(path, layer_name, fixed=False):

@@ -135,11 +135,59 @@ def _collect(reader, out, index):
                          "(curved geometries must be segmentized first)")
 
 
+def _u32(buf, pos):
+    """Little-endian uint32 at each of the byte positions ``pos`` of ``buf`` (uint8)."""
+    return (buf[pos].astype(np.int64) | buf[pos + 1].astype(np.int64) << 8 |
+            buf[pos + 2].astype(np.int64) << 16 | buf[pos + 3].astype(np.int64) << 24)
+
+
+def _single_rings(wkbs):
+    """``Rings`` when every WKB is a little-endian 2D polygon of one ring, or a multipolygon
+    of one such polygon (what most layers hold), parsed with numpy at once; else None."""
+    if not wkbs or any(not w for w in wkbs):
+        return None
+    lengths = np.fromiter((len(w) for w in wkbs), np.int64, count=len(wkbs))
+    if lengths.min() < 13:
+        return None
+    buf = np.frombuffer(b"".join(bytes(w) for w in wkbs), np.uint8)
+    start = np.r_[0, np.cumsum(lengths)[:-1]]
+    kind = _u32(buf, start + 1)
+    multi = kind == MULTIPOLYGON
+    if not np.all(buf[start] == 1) or not np.all((kind == POLYGON) | multi):
+        return None
+    head = np.where(multi, 9, 0) + start  # the polygon's own header
+    if multi.any():
+        m = start[multi]
+        if lengths[multi].min() < 22 or not np.all(_u32(buf, m + 5) == 1) or \
+                not np.all(buf[m + 9] == 1) or not np.all(_u32(buf, m + 10) == POLYGON):
+            return None
+    if not np.all(_u32(buf, head + 5) == 1):
+        return None
+    points = _u32(buf, head + 9)
+    if not np.array_equal(head + 13 + 16 * points, start + lengths):
+        return None
+    offsets = np.zeros(len(wkbs) + 1, dtype=np.int64)
+    np.cumsum(points, out=offsets[1:])
+    total = int(offsets[-1])
+    # every byte but the headers is a coordinate, in order: drop the headers' bytes
+    size = head + 13 - start
+    first = np.r_[0, np.cumsum(size)[:-1]]
+    coordinate = np.ones(len(buf), dtype=bool)
+    coordinate[np.repeat(start - first, size) + np.arange(int(size.sum()))] = False
+    xy = buf[coordinate].view("<f8").reshape(total, 2).astype(np.float64)
+    keep = points > 0
+    return Rings(xy, np.r_[0, offsets[1:][keep]], np.flatnonzero(keep).astype(np.int64),
+                 len(wkbs))
+
+
 def from_wkb(wkbs):
     """Rings of polygon and multipolygon features given as WKB (ISO or EWKB, 2D/Z/M).
 
     ``None`` or empty bytes give a feature without rings (it covers no pixel).
     """
+    fast = _single_rings(wkbs) if isinstance(wkbs, (list, tuple)) else None
+    if fast is not None:
+        return fast
     xy, lengths, feature = [], [], []
     for index, wkb in enumerate(wkbs):
         if not wkb:
