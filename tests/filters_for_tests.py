@@ -98,3 +98,20 @@ def _union(partials, params):
 
 
 imported_modules = Reducer("imported_modules", _imported, _union)
+
+
+def _held_fill(buffers, profiles, params):
+    from rasterio.fill import fillnodata  # holds the GIL
+    band = buffers[0][0]
+    valid = (band != profiles[0].nodata).view(np.uint8)
+    return [fillnodata(np.array(band), mask=valid, max_search_distance=params["max_distance"])[None]]
+
+
+#: an engine-like filter that holds the GIL (rasterio's fill): its tiles go to worker
+#: processes, and to this process too (runs_in_caller), as the engine's own filters may
+def _held_fill_margin(params):
+    return params["max_distance"]
+
+
+held_fill = Filter("held_fill", _held_fill, margin=_held_fill_margin,
+                   runs_in_caller=True, preload=("rasterio.fill",))

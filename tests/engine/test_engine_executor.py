@@ -304,14 +304,14 @@ def test_auto_uses_threads_for_gil_free_filters_until_the_workers_are_up():
 def test_prepare_starts_the_workers_only_for_what_needs_them():
     from tilewise.engine import Pipeline
     seed = Pipeline(["dsm"])
-    seed.add("filled", filters.fill_nodata, ["dsm"], max_distance=5)
+    seed.add("filled", tf.held_fill, ["dsm"], max_distance=5)
     seed.add("smooth", filters.mean, ["filled"], size=3)
     profile = Profile(1, 300, 300, "float32")
     with Engine(workers=2) as eng:
         eng.prepare(filters.mean, filters.gaussian)
         eng.release(eng.create(profile))
         assert eng.backends.pool is None
-        eng.prepare(filters.mean, seed)  # FillNodata holds the GIL: at the next large raster
+        eng.prepare(filters.mean, seed)  # held_fill holds the GIL: at the next large raster
         assert eng.backends.pool is None
         eng.release(eng.create(profile))
         assert eng.backends.pool is not None
@@ -325,14 +325,14 @@ def test_prepare_starts_the_workers_only_for_what_needs_them():
         assert eng.backends.pool is not None
         eng.release(big)
     with Engine(workers=2, backend="threads") as eng:
-        eng.prepare(filters.fill_nodata)
+        eng.prepare(tf.held_fill)
         assert eng.backends.pool is None
     with Engine(workers=2, backend="processes") as eng:
         eng.prepare(filters.mean)
         eng.release(eng.create(profile))
         assert eng.backends.pool is not None
     with Engine(workers=1) as eng:
-        eng.prepare(filters.fill_nodata)
+        eng.prepare(tf.held_fill)
         assert eng.backends.pool is None
 
 
@@ -377,17 +377,17 @@ def test_the_engines_own_filters_also_run_here_a_users_only_in_workers():
     lines = []
     with Engine(workers=2, tile_size=64, log=lines.append) as eng:
         src = _raster(eng, np.zeros((300, 300), np.float32), nodata=-1.0)
-        eng.release(eng.apply(filters.fill_nodata, src, max_distance=3))
+        eng.release(eng.apply(tf.held_fill, src, max_distance=3))
         assert len(eng.backends.pool._workers) == 1  # this process was the other worker
         assert os.getpid() not in eng.reduce(tf.worker_pids, src)  # a user's: processes only
         assert len(eng.backends.pool._workers) == 2
-    assert _where(lines, "fill_nodata") == [
-        "fill_nodata: 25 tiles on this process and 1 worker process"]
+    assert _where(lines, "held_fill") == [
+        "held_fill: 25 tiles on this process and 1 worker process"]
 
 
 def test_workers_started_by_prepare_import_what_the_filters_need_while_booting():
     with Engine(workers=2, tile_size=64) as eng:
-        eng.prepare(filters.fill_nodata)
+        eng.prepare(tf.held_fill)
         src = _raster(eng, np.zeros((300, 300), np.float32), nodata=-1.0)
         imported = eng.reduce(tf.imported_modules, src, prefix="rasterio")
     assert "rasterio.fill" in imported  # before any fill ran

@@ -123,7 +123,7 @@ def test_workers_load_gdal_only_for_a_filter_that_needs_it():
         src.writable_array()[0, ::7, ::5] = -1.0  # holes in every tile
         eng.release(eng.apply(filters.mean, src, size=3))
         assert eng.reduce(tf.imported_modules, src, prefix="rasterio") == set()
-        eng.release(eng.apply(filters.fill_nodata, src, max_distance=5))
+        eng.release(eng.apply(tf.held_fill, src, max_distance=5))
         assert "rasterio.fill" in eng.reduce(tf.imported_modules, src, prefix="rasterio")
 
 

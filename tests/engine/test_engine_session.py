@@ -39,7 +39,7 @@ def _wait(condition, seconds=10):
 def _job(eng):
     src = eng.create(Profile(1, 200, 200, "float32", nodata=-1.0))
     src.writable_array()[0, ::9, ::7] = -1.0
-    out = eng.apply(filters.fill_nodata, src, max_distance=5)  # holds the GIL: processes
+    out = eng.apply(tf.held_fill, src, max_distance=5)  # holds the GIL: processes
     return src, out
 
 
@@ -63,7 +63,7 @@ def test_engines_in_turn_share_the_workers_and_leave_no_map_behind(session):
         with Engine(workers=1) as single:
             single_src = single.create(src.profile)
             single_src.writable_array()[...] = src.array
-            expected = np.array(single.apply(filters.fill_nodata, single_src,
+            expected = np.array(single.apply(tf.held_fill, single_src,
                                              max_distance=5).array)
         np.testing.assert_array_equal(out.array, expected)
     assert session.pools == 1

@@ -131,10 +131,11 @@ def test_algorithm_runs_reuse_the_session_workers(processing, dem, tmp_path):
     from tilewise.engine.execution.session import default_session
 
     seen = []
-    for i in range(2):
-        run(processing, "fillnodata", INPUT=dem[0], BAND=1, MAX_DISTANCE=6,
-            OUTPUT=str(tmp_path / f"filled{i}.tif"), WORKERS=2, TILE_SIZE=TILE)
-        pools = [p for key, p in default_session()._pools.items() if key[0] == 1]  # + here
+    script = str(qh.REPO_ROOT / "resources" / "scripts" / "local_contrast.py")
+    for i in range(2):  # a user's script: its tiles run in worker processes only
+        run(processing, "customfilter", INPUTS=[dem[0]], SCRIPT=script, PARAMS='{"size": 3}',
+            OUTPUT=str(tmp_path / f"contrast{i}.tif"), WORKERS=2, TILE_SIZE=TILE)
+        pools = list(default_session()._pools.values())
         seen.append(sorted(w.process.pid for p in pools for w in p._workers))
     assert seen[0] and seen[1] == seen[0]
 

@@ -45,21 +45,41 @@ def _fill_nodata(buffers, profiles, params):
         to_fill = invalid_pixels(band, profiles[0].nodata)
     if band.dtype.name in _EXACT_IN_FLOAT32 and (not to_fill.any() or to_fill.all()):
         return [band[None]]  # nothing to fill or nothing to fill from: GDAL changes nothing
-    # rasterio fills the array it is given in place, read-only flag or not: hand it a copy
-    from rasterio.fill import fillnodata  # here: workers that never fill never load GDAL
     distance = params["max_distance"]
     if distance > 0:
         # no pixel of the tile is farther than its diagonal, and GDAL's time grows with the
         # distance (40 x 50 pixels: 92 s at 1e9, 2 ms at the diagonal), same result
         distance = min(distance, math.ceil(math.hypot(*band.shape)) + 1)
-    filled = fillnodata(np.array(band), mask=(~to_fill).view(np.uint8),
-                        max_search_distance=distance,
-                        smoothing_iterations=params["smoothing_iterations"])
+    filled = gdal_fill(np.array(band), np.ascontiguousarray((~to_fill).view(np.uint8)),
+                       distance, params["smoothing_iterations"])
     return [filled[None]]
 
 
+def gdal_fill(values, valid, max_distance, smoothing_iterations):
+    """``values`` (rows, cols, C order) filled in place where ``valid`` (uint8) is 0, and
+    returned: GDALFillNodata with the arguments ``rasterio.fill.fillnodata`` passes (same
+    pixels), called through GDAL's own Python bindings, which release the GIL (rasterio's
+    hold it), so that tiles fill in parallel on threads."""
+    if values.dtype == np.int8:  # GDAL 3.6 has no signed byte type: as rasterio does it
+        from rasterio.fill import fillnodata
+        return fillnodata(values, mask=valid, max_search_distance=max_distance,
+                          smoothing_iterations=smoothing_iterations)
+    from osgeo import gdal, gdal_array  # here: workers that never fill never load GDAL
+    target, mask = gdal_array.OpenArray(values), gdal_array.OpenArray(valid)
+    if target is None or mask is None:
+        raise RuntimeError(f"GDAL cannot wrap a {values.dtype} array for FillNodata")
+    failed = gdal.FillNodata(target.GetRasterBand(1), mask.GetRasterBand(1),
+                             float(max_distance), int(smoothing_iterations),
+                             ["TEMP_FILE_DRIVER=MEM"])
+    if failed:
+        raise RuntimeError("GDAL's FillNodata failed: " + (gdal.GetLastErrorMsg() or "no reason"))
+    target.FlushCache()  # a MEM dataset over the array: the pixels are already in place
+    return values
+
+
 fill_nodata = Filter("fill_nodata", _fill_nodata, margin=_margin, outputs=_outputs, check=_check,
-                     inputs=(1, 2), runs_in_caller=True, preload=("rasterio.fill",))
+                     inputs=(1, 2), releases_gil=True, runs_in_caller=True,
+                     preload=("osgeo.gdal",))
 """Fill ``band``'s nodata (or the pixels where the optional 2nd input is nonzero) like
 ``rasterio.fill.fillnodata`` on the whole image, bit for bit. Unfilled pixels keep their value.
 ``max_distance`` 0 means unlimited (GDAL's rule): then the whole image is one tile. GDAL
