@@ -7,7 +7,7 @@ each hold at most ``limit`` values, or a single value (however many pixels hold 
 ranges are then gathered and sorted one group at a time, in increasing order: the median and
 percentiles read only the ranges that hold their ranks; minority, majority and variety go
 through every range (a value never straddles two). The results equal those of sorting every
-value at once (``zonal._sorted_visitor``).
+value at once (``zonal_values._sorted_visitor``).
 """
 
 import numpy as np

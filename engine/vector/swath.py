@@ -157,7 +157,7 @@ def swath_zonal_statistics(band, rings, lon, lat, nodata=None, stats=("count", "
     lies inside (even-odd rule). ``rings``: a ``Rings`` or a list of WKB in longitude/latitude
     degrees; ``lon``, ``lat``: (rows, cols) like ``band``, or a ``Swath``. Same statistics
     and result as ``zonal_statistics``."""
-    from .zonal import _valid
+    from .zonal_tables import _valid
     band = np.asarray(band)
     if band.ndim != 2:
         raise InputError("band", f"expected a (rows, cols) array, got shape {band.shape}")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tilewise.engine.vector.selection import Pieces, key_value, needed_ranks, order_key
-from tilewise.engine.vector.zonal import Passes, _sorted_visitor, percentile_name
+from tilewise.engine.vector.zonal_values import Passes, _sorted_visitor, percentile_name
 
 STATS = {"median", "minority", "majority", "variety"}
 QS = (0, 2.5, 50, 90, 100)
