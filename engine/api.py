@@ -341,18 +341,20 @@ class Engine(Holding):
     def min_parallel_pixels(self, pixels):
         self.backends.min_parallel_pixels = pixels
 
-    def tiles(self, height, width, margin, bytes_per_pixel):
+    def tiles(self, height, width, margin, bytes_per_pixel, flat_cost=False):
         """The tiles an in-memory run cuts a ``height`` x ``width`` image into, for the
-        workers the policy gives it (one worker's tiles in this process)."""
+        workers the policy gives it (one worker's tiles in this process); ``flat_cost``:
+        see ``Filter``."""
         shape = tile_shape_for(self.tile_size, height, width, margin,
                                self.backends.workers_for(height * width), bytes_per_pixel,
-                               self.memory_budget)
+                               self.memory_budget, flat_cost)
         return make_tiles(height, width, margin, shape)
 
     def _jobs(self, op, params, inputs, outputs, margin, bytes_per_pixel):
         first = inputs[0].profile
         return tile_jobs(op, params, inputs, outputs,
-                         self.tiles(first.height, first.width, margin, bytes_per_pixel))
+                         self.tiles(first.height, first.width, margin, bytes_per_pixel,
+                                    getattr(op, "flat_cost", False)))
 
     def _run(self, name, jobs, on_result, progress=None, quiet=False, pixels=None,
              busy_caller=False):

@@ -36,6 +36,9 @@ class Filter:
     inputs are mapped read-only there).
     ``preload``: modules that worker processes started for this filter import while
     booting (``Engine.prepare``), rather than at its first tile.
+    ``flat_cost`` says the filter's cost per pixel does not depend on the tile's size or
+    shape (GDAL's FillNodata), so that an in-memory run cuts it into as few tiles as the
+    workers and memory allow, full width: its margins are then recomputed least.
     ``fusable`` says the filter only needs its margin (no global dependency), so a
     Pipeline may run it inside a fused tile pass. ``core_only`` marks engine-internal
     filters whose ``func(buffers, profiles, params, tile)`` returns just the tile's core.
@@ -53,6 +56,7 @@ class Filter:
     preload: tuple = ()
     fusable: bool = True
     core_only: bool = False
+    flat_cost: bool = False
 
     def margin_for(self, params):
         if self.margin is None:

@@ -102,7 +102,8 @@ def make_tiles(height, width, margin, tile_shape):
     return tiles
 
 
-def auto_tile_shape(height, width, margin, workers, bytes_per_pixel, memory_budget):
+def auto_tile_shape(height, width, margin, workers, bytes_per_pixel, memory_budget,
+                    flat_cost=False):
     """A tile shape balancing cache size, margin overhead, load balance and memory.
 
     Small margins give full-width strips of about TARGET_TILE_PIXELS (contiguous memory:
@@ -115,6 +116,9 @@ def auto_tile_shape(height, width, margin, workers, bytes_per_pixel, memory_budg
     margin = min(margin, max(height, width))  # past the border a margin reads nothing more
     if margin >= max(height, width) - 1:
         return (height, width)  # every tile would read (and compute) the whole image
+    if flat_cost and margin > SMALL_MARGIN:
+        return _band_tile_shape(height, width, margin, workers, bytes_per_pixel,
+                                memory_budget)
     if margin > SMALL_MARGIN and ROWS_PER_MARGIN * margin < height:
         return _tall_tile_shape(height, width, margin, workers, bytes_per_pixel,
                                 memory_budget)
@@ -162,10 +166,31 @@ def _tall_tile_shape(height, width, margin, workers, bytes_per_pixel, memory_bud
     return (rows, cols)
 
 
-def tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel, memory_budget):
+BANDS_PER_WORKER = 2  # flat-cost filters: full-width bands, this many per worker
+
+
+def _band_tile_shape(height, width, margin, workers, bytes_per_pixel, memory_budget):
+    """Full-width bands, BANDS_PER_WORKER per worker where they are ROWS_PER_MARGIN margins
+    tall or more (else one per worker; one band for one worker), made shorter only to fit
+    the memory: for a filter whose cost does not depend on the tile's
+    shape, the fewest rows of margin recomputed (at 10980 rows, two workers and a 100-px
+    margin, 5.5 % against 15 % for tall tiles split across the workers)."""
+    bands = BANDS_PER_WORKER * workers if workers > 1 else 1
+    if workers > 1 and height < bands * ROWS_PER_MARGIN * margin:
+        bands = workers  # short bands would be mostly margin: one per worker
+    rows = max(1, math.ceil(height / bands))
+    per_worker = memory_budget / max(1, workers)
+    while rows > 1 and min(height, rows + 2 * margin) * width * bytes_per_pixel > per_worker:
+        rows = math.ceil(rows / 2)
+    return (rows, width)
+
+
+def tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel, memory_budget,
+                   flat_cost=False):
     """The tile shape for a user's ``tile_size`` (0 or None = auto)."""
     if tile_size is None or tile_size == 0:
-        return auto_tile_shape(height, width, margin, workers, bytes_per_pixel, memory_budget)
+        return auto_tile_shape(height, width, margin, workers, bytes_per_pixel, memory_budget,
+                               flat_cost)
     if isinstance(tile_size, bool) or int(tile_size) != tile_size or tile_size < 0:
         raise InputError("tile_size", f"must be 0 (auto) or a positive number of pixels, "
                          f"got {tile_size!r}")

@@ -80,3 +80,34 @@ def test_bad_tile_size_is_named(bad):
     with pytest.raises(InputError) as err:
         tile_shape_for(bad, 10, 10, 1, 2, 40, 2**30)
     assert err.value.param == "tile_size"
+
+
+def _recomputed(tiles, height, width):
+    read = sum((t.rrow1 - t.rrow0) * (t.rcol1 - t.rcol0) for t in tiles)
+    return read / (height * width) - 1
+
+
+@pytest.mark.parametrize("height, width, margin, workers", [
+    (10980, 10980, 100, 2), (6000, 6000, 100, 2), (2000, 2000, 100, 2), (10980, 10980, 100, 4),
+    (12000, 3000, 50, 3)])
+def test_flat_cost_filters_get_full_width_bands_that_recompute_less(height, width, margin,
+                                                                    workers):
+    """A filter whose cost does not depend on the tile's shape (FillNodata) gets full-width
+    bands, two per worker where they are 15 margins tall: fewer pixels computed twice than
+    the tall tiles other far-reaching filters get, and at least one band per worker."""
+    budget = 2**34
+    flat = make_tiles(height, width, margin,
+                      auto_tile_shape(height, width, margin, workers, 56, budget, True))
+    tall = make_tiles(height, width, margin,
+                      auto_tile_shape(height, width, margin, workers, 56, budget, False))
+    _check_tiles(height, width, margin, flat)
+    assert all(t.col0 == 0 and t.col1 == width for t in flat)
+    assert len(flat) >= workers
+    assert _recomputed(flat, height, width) < _recomputed(tall, height, width)
+    if height == 10980 and workers == 2:
+        assert len(flat) == 4 and _recomputed(flat, height, width) < 0.06
+
+
+def test_flat_cost_bands_shrink_to_fit_the_memory():
+    rows, cols = auto_tile_shape(10980, 10980, 100, 2, 56, 2**30, True)
+    assert cols == 10980 and (rows + 200) * cols * 56 <= 2**30 / 2

@@ -491,16 +491,19 @@ def test_gdal_fill_on_threads_equals_rasterio_and_releases_the_gil():
             for a, b in zip(got, expected):
                 assert a.tobytes() == b.tobytes()
 
-    values, valid = _holes(99)
+    values, valid = _holes(99, 2000)
 
-    def loops_during(fill):
+    def loops_per_second(fill):
+        """How fast this thread's Python loop runs while ``fill`` runs on another."""
+        import time
         worker = threading.Thread(target=fill)
-        count = 0
+        count, started = 0, time.perf_counter()
         worker.start()
         while worker.is_alive():
             count += 1
-        return count
-    free = loops_during(lambda: gdal_fill(values.copy(), valid.copy(), 100, 0))
-    held = loops_during(lambda: fillnodata(values.copy(), mask=valid.copy(),
-                                           max_search_distance=100))
-    assert free > 5 * held, (free, held)
+        return count / (time.perf_counter() - started)
+    free = loops_per_second(lambda: gdal_fill(values.copy(), valid.copy(), 100, 0))
+    held = loops_per_second(lambda: fillnodata(values.copy(), mask=valid.copy(),
+                                               max_search_distance=100))
+    # measured: about 18x on a quiet machine, 4x with both cores busy elsewhere
+    assert free > 2.5 * held, (free, held)

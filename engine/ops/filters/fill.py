@@ -79,7 +79,7 @@ def gdal_fill(values, valid, max_distance, smoothing_iterations):
 
 fill_nodata = Filter("fill_nodata", _fill_nodata, margin=_margin, outputs=_outputs, check=_check,
                      inputs=(1, 2), releases_gil=True, runs_in_caller=True,
-                     preload=("osgeo.gdal",))
+                     preload=("osgeo.gdal",), flat_cost=True)
 """Fill ``band``'s nodata (or the pixels where the optional 2nd input is nonzero) like
 ``rasterio.fill.fillnodata`` on the whole image, bit for bit. Unfilled pixels keep their value.
 ``max_distance`` 0 means unlimited (GDAL's rule): then the whole image is one tile. GDAL
