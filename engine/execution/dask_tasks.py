@@ -87,11 +87,11 @@ def run_tiles(op, params, sources, in_profiles, out_profiles, tiles):
     """Compute ``tiles`` (image coordinates) of ``op`` from the files ``sources``.
 
     Returns ``{"results": [(tile index, cores or partial), ...], "read": s, "compute": s,
-    "pid": worker pid}`` or ``{"error": (message, traceback, tile)}``.
+    "cpu": this thread's CPU seconds, "pid": worker pid}`` or ``{"error": (message, traceback, tile)}``.
     """
     tile = None
     try:
-        started = time.perf_counter()
+        started, cpu0 = time.perf_counter(), time.thread_time()
         reducing = not isinstance(op, Filter)
         if reducing:  # reducers see the cores only
             box = (min(t.row0 for t in tiles), max(t.row1 for t in tiles),
@@ -125,7 +125,8 @@ def run_tiles(op, params, sources, in_profiles, out_profiles, tiles):
             results.append((tile.index, typed))
         del arrays
         return {"results": results, "read": read,
-                "compute": time.perf_counter() - started - read, "pid": os.getpid()}
+                "compute": time.perf_counter() - started - read,
+                "cpu": time.thread_time() - cpu0, "pid": os.getpid()}
     except Exception as exc:  # noqa: BLE001 - sent back to the client as a WorkerError
         message = f"{type(exc).__name__}: {exc}"
         return {"error": (message, traceback.format_exc(), tile if tile is not None
