@@ -18,7 +18,11 @@ Figures: wall time per workload and mode; scaling efficiency ``t(1 worker) / (2 
 the Dask tasks' median time (read + compute, measured in the task); the per-task overhead
 ``(wall x workers - sum of task times) / tasks`` (scheduling, transfer of the cores, the
 client's writing when it is the bottleneck, idle workers); the scheduler's own CPU time per
-task (``time.process_time`` of the scheduler process, before and after).
+task (``time.process_time`` of the scheduler process, before and after). Printed per run
+too: ``task_cpu``, the tasks' own CPU seconds (``time.thread_time`` in the task; against
+``task_sum``, their wall time, it shows how long they waited for a core), and
+``client_cpu``, this process's CPU seconds (its threads included: the local engine's, and on
+Dask the client's receiving and writing).
 
     /usr/bin/python3 bench/dask_scaling.py --size 3000
 """
@@ -102,9 +106,10 @@ def same_file(a, b):
 
 
 def run_workload(engine_module, name, eng, dsm, out, options):
-    """Run workload ``name``; returns (seconds, result or output path)."""
+    """Run workload ``name``; returns (seconds, result or output path); this process's CPU
+    seconds of the last run are left in ``run_workload.client_cpu``."""
     filters, Pipeline = engine_module.filters, engine_module.Pipeline
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     if name == "median5":
         eng.stream(filters.median, dsm, out, options=options, size=5)
         result = out
@@ -124,7 +129,9 @@ def run_workload(engine_module, name, eng, dsm, out, options):
         else:
             from tilewise.engine.execution.dask_reduce import file_statistics
             result = file_statistics(eng, dsm)
-    return time.perf_counter() - t0, result
+    seconds = time.perf_counter() - t0
+    run_workload.client_cpu = time.process_time() - cpu0
+    return seconds, result
 
 
 EMPTY_TASKS = 2000
@@ -183,12 +190,13 @@ def main(argv=None):
     local_out = {}
 
     def record(workload, mode, seconds, result, eng=None):
-        row = {"seconds": seconds}
+        row = {"seconds": seconds, "client_cpu": run_workload.client_cpu}
         if eng is not None:
             info = eng.dask_last_run  # the last call's figures (stats: the last pass)
             row.update(tasks=info["tasks"], workers=info["workers"],
                        median_task=stats_module.median(info["task_seconds"]),
-                       task_sum=sum(info["task_seconds"]), scheduler_cpu=info["scheduler_cpu"],
+                       task_sum=sum(info["task_seconds"]), task_cpu=info["task_cpu"],
+                       scheduler_cpu=info["scheduler_cpu"],
                        write=info["write"], run_seconds=info["seconds"])
         if workload in local_out and mode != "local, 2 workers":
             want = local_out[workload]

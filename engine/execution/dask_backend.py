@@ -26,7 +26,11 @@ NO_WORKER_SECONDS = 30     # every worker gone mid-run: an error after this
 POLL_SECONDS = 0.05
 RESULT_SECONDS = 120       # fetching a finished task's result, at most
 RESULT_POLL_SECONDS = 1    # ... looking every second whether it was lost with its worker
-TASK_PIXELS = 2**20        # core pixels per task (4 default tiles; TILEWISE_DASK_TASK_PIXELS)
+TASK_PIXELS = 2**22        # core pixels per task at most (TILEWISE_DASK_TASK_PIXELS)
+# (4 Mpx, was 1 Mpx: a task decodes the blocks of its read box itself, so each boundary
+# between tasks decodes a block row of the input twice; at 1 Mpx, tasks of 92 rows of a
+# 10980-wide DEFLATE DSM with 256-row blocks decoded 3.8x the file's blocks; see
+# docs/scale-out.md)
 TASKS_PER_WORKER = 8       # at least this many tasks per worker, where the image allows
 # (8: the last round of tasks leaves a worker idle for 1/8 of its share at most)
 IN_FLIGHT_PER_WORKER = 3   # tasks queued per worker at most (one running, two waiting)
@@ -75,7 +79,8 @@ class _Run:
     def __init__(self, eng, cluster, op, name):
         self.eng, self.cluster, self.op, self.name = eng, cluster, op, name
         self.futures = {}   # group index -> future
-        self.stats = {"tasks": 0, "read": 0.0, "compute": 0.0, "pids": set(), "times": []}
+        self.stats = {"tasks": 0, "read": 0.0, "compute": 0.0, "pids": set(), "times": [],
+                      "cpu": 0.0}
 
     def submit(self, index, *args):
         from .dask_tasks import run_tiles
@@ -164,6 +169,7 @@ class _Run:
         self.stats["tasks"] += 1
         self.stats["read"] += answer["read"]
         self.stats["compute"] += answer["compute"]
+        self.stats["cpu"] += answer.get("cpu", 0.0)
         self.stats["pids"].add(answer["pid"])
         self.stats["times"].append(answer["read"] + answer["compute"])
         return answer["results"]
@@ -280,6 +286,7 @@ def _remember(eng, run, cluster, workers, tiles, elapsed, cpu0, write_seconds):
     eng.dask_last_run = {"address": cluster.address, "workers": workers, "tiles": tiles,
                          "tasks": run.stats["tasks"], "seconds": elapsed,
                          "task_read": run.stats["read"], "task_compute": run.stats["compute"],
+                         "task_cpu": run.stats["cpu"],
                          "worker_pids": sorted(run.stats["pids"]),
                          "task_seconds": list(run.stats["times"]),
                          "scheduler_cpu": scheduler, "write": write_seconds}
