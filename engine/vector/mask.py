@@ -10,6 +10,7 @@ from .scanline import spans
 
 BATCH_FEATURES = 512
 STRIP_ROWS = 256   # rows burnt by one thread at a time
+RUN_PIXELS = 256   # runs set one by one when a strip has fewer than one per this many pixels
 MAX_STRIP_ROWS = 1024   # rows of a strip of mask_strips at most: several strips to overlap
 DEFAULT_BUDGET = 256 * 2**20   # bytes of mask_strips' strips when no budget is given
 
@@ -61,6 +62,15 @@ def _fill(runs, r0, out):
     s0, s1 = np.searchsorted(row, [r0, r0 + h])
     if s1 == s0:
         depth[...] = 0
+        return out
+    if (s1 - s0) * RUN_PIXELS < h * width and depth.flags.c_contiguous:
+        # few long runs (the union of large polygons): each one set as a slice, a memset,
+        # rather than a pass over every pixel
+        depth[...] = 0
+        flat = depth.reshape(-1)
+        base = (row[s0:s1] - r0) * width
+        for a, b in zip((base + c0[s0:s1]).tolist(), (base + c1[s0:s1]).tolist()):
+            flat[a:b] = 1
         return out
     # the runs as +1/-1 steps, summed along each row straight into the output
     steps = np.zeros((h, width), dtype=np.int8)

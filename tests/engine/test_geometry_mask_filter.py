@@ -133,3 +133,24 @@ def test_bad_values_are_named(eng):
             eng.apply(filters.geometry_mask, grid, valid=12)
     finally:
         eng.release(grid)
+
+
+@pytest.mark.parametrize("all_touched", [False, True])
+def test_both_ways_of_burning_runs_equal_rasterize(all_touched, monkeypatch):
+    """Runs set one by one as slices (few long runs) and as summed +1/-1 steps (many short
+    ones) give rasterize's pixels, with or without holes between the polygons."""
+    from affine import Affine
+    from rasterio.features import rasterize
+
+    from tilewise.engine.vector import mask
+    polygons = _polygons(7, 60)
+    shapes = []
+    for i in range(polygons.count):
+        ring = polygons.xy[polygons.offsets[i]:polygons.offsets[i + 1]].tolist()
+        shapes.append(({"type": "Polygon", "coordinates": [ring + ring[:1]]}, 1))
+    expected = rasterize(shapes, out_shape=(H, W), transform=Affine(*TRANSFORM), fill=0,
+                         all_touched=all_touched, dtype="uint8")
+    for run_pixels in (0, 10**12):  # never, always one by one
+        monkeypatch.setattr(mask, "RUN_PIXELS", run_pixels)
+        got = geometry_mask((H, W), TRANSFORM, valid=polygons, all_touched=all_touched)
+        np.testing.assert_array_equal(got, expected, err_msg=str(run_pixels))
