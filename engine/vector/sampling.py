@@ -62,6 +62,10 @@ def _gather(rows, r, c, memory_budget, workers):
     out = np.empty((bands, len(r)), dtype=rows.dtype)
     if not len(r):
         return out
+    from ..io.direct import direct_pixels
+    direct = direct_pixels(rows.path, rows.bands, r, c)  # an uncompressed GeoTIFF's bytes
+    if direct is not None:
+        return direct
     order = np.argsort(r, kind="stable")
     sorted_rows = r[order]
     threads = thread_count(workers)

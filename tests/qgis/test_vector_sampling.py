@@ -41,15 +41,16 @@ def test_sample_points_equals_indexing():
 
 @pytest.mark.parametrize("budget", [None, 3 * W * 4 * 2 * 16])
 def test_sample_points_from_a_file_reads_only_rows_with_points(tmp_path, monkeypatch, budget):
-    """A raster file (engine.Rows) gives the values of the array; only the rows holding a
-    point are read, by strips within the memory budget (here 16 rows of 3 bands, 2 threads)."""
+    """A compressed raster file (engine.Rows) gives the values of the array; only the rows
+    holding a point are read, by strips within the memory budget (here 16 rows of 3 bands,
+    2 threads)."""
     from tilewise.engine import Rows
 
     rng = np.random.default_rng(7)
     array = rng.normal(size=(3, H, W)).astype(np.float32)
     array[0, rng.random((H, W)) < 0.2] = -1
     path = qh.write_geotiff(tmp_path / "r.tif", array, nodata=-1, transform=TRANSFORM,
-                            tiled=True, blockxsize=16, blockysize=16)
+                            tiled=True, blockxsize=16, blockysize=16, compress="deflate")
     xy = np.column_stack((rng.uniform(499900, 500000 + 10 * W + 100, 300),
                           rng.uniform(4600000 - 10 * H - 100, 4600100, 300)))
     xy[(xy[:, 1] > 4600000 - 10 * 30) & (xy[:, 1] < 4600000 - 10 * 12), 1] = 4600000 - 5
@@ -69,6 +70,59 @@ def test_sample_points_from_a_file_reads_only_rows_with_points(tmp_path, monkeyp
     if budget is not None:   # strips of 16 rows: the rows 12 to 29 hold no point
         assert not {r for r0, r1 in reads for r in range(r0, r1)} & set(range(12, 30))
         assert len(reads) > 2 and max(r1 - r0 for r0, r1 in reads) <= 16
+
+
+@pytest.mark.parametrize("layout", ["tiled", "striped", "pixel", "int16", "uint8", "float64",
+                                    "big-endian", "sparse", "truncated", "deflate"])
+def test_uncompressed_files_are_sampled_from_their_bytes(tmp_path, monkeypatch, layout):
+    """An uncompressed GeoTIFF is sampled from the file's bytes at GDAL's block offsets,
+    without GDAL reading its rows, and gives GDAL's values for every layout; a sparse, a
+    truncated or a compressed file is read through GDAL instead (no crash, same values)."""
+    import os
+
+    import rasterio
+
+    from tilewise.engine import Rows
+    from tilewise.engine.io.direct import direct_pixels
+    rng = np.random.default_rng(len(layout))
+    dtype = {"int16": "int16", "uint8": "uint8", "float64": "float64"}.get(layout, "float32")
+    array = (rng.normal(size=(3, H, W)) * 50).astype(dtype)
+    options = {"tiled": layout != "striped", "blockxsize": 16, "blockysize": 16,
+               "interleave": "pixel" if layout == "pixel" else "band"}
+    if layout == "striped":
+        options = {"tiled": False, "blockysize": 7, "interleave": "band"}
+    if layout == "big-endian":
+        options["ENDIANNESS"] = "BIG"
+    if layout == "deflate":
+        options["compress"] = "deflate"
+    path = str(tmp_path / "r.tif")
+    if layout == "sparse":
+        with rasterio.open(path, "w", driver="GTiff", width=W, height=H, count=3,
+                           dtype=dtype, transform=TRANSFORM, tiled=True, blockxsize=16,
+                           blockysize=16, sparse_ok=True, nodata=0) as ds:
+            ds.write(array[:, :32, :], window=((0, 32), (0, W)))  # later blocks never written
+        array[:, 32:, :] = 0
+    else:
+        qh.write_geotiff(path, array, transform=TRANSFORM, **options)
+    if layout == "truncated":
+        with open(path, "r+b") as f:
+            f.truncate(os.path.getsize(path) * 2 // 3)
+        with rasterio.open(path) as ds:
+            array = None  # GDAL cannot read it either: the direct path must refuse, not crash
+    xy = np.column_stack((rng.uniform(500000, 500000 + 10 * W, 500),
+                          rng.uniform(4600000 - 10 * H, 4600000, 500)))
+    row, col = pixel_of(xy, TRANSFORM)
+    direct = direct_pixels(path, [1, 2, 3], row, col)
+    if layout in ("sparse", "truncated", "deflate"):
+        assert direct is None
+        if array is None:
+            return
+    else:
+        assert direct is not None and direct.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(direct, array[:, row, col])
+        monkeypatch.setattr(Rows, "read", lambda *a: pytest.fail("GDAL read rows"))
+    values, _ = sample_points(Rows(path), xy, TRANSFORM, workers=2)
+    np.testing.assert_array_equal(values.T, array[:, row, col])
 
 
 def test_points_from_wkb_keeps_every_part():
