@@ -252,7 +252,16 @@ def write_gpkg(path, layer_name, out_path, fields, fids, columns, context, outpu
                                                                      column)).get)
             sets.append("{} = tilewise_v{}({})".format(quote(field_name), i, quote(fid_column)))
         db.execute("BEGIN")
+        # the table's R-tree and feature-count triggers watch geometries and FIDs, which
+        # this update leaves alone: dropped for it and created again from their own SQL in
+        # the same transaction (half the time of the update for 200,000 points)
+        triggers = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                              "AND tbl_name = ?", (name,)).fetchall()
+        for trigger, _ in triggers:
+            db.execute("DROP TRIGGER {}".format(quote(trigger)))
         db.execute("UPDATE {} SET {}".format(quote(name), ", ".join(sets)))
+        for _, sql in triggers:
+            db.execute(sql)
         db.commit()
     except sqlite3.Error as error:
         db.close()
