@@ -56,6 +56,13 @@ def same_version(path, version):
             and is_python_binary(running) and os.path.isfile(running)
             and os.path.realpath(path) == os.path.realpath(running)):
         return True  # the interpreter running this code: no need to start it and ask
+    if (tuple(version[:2]) == tuple(sys.version_info[:2])
+            and os.path.basename(path) == "python%d.%d" % tuple(version[:2])
+            and os.path.dirname(os.path.abspath(path)) == os.path.join(sys.exec_prefix, "bin")
+            and os.access(path, os.X_OK)):
+        # this installation's own interpreter, named for this version (qgis_process: its
+        # sys.executable is not Python): starting it to ask cost 80 ms of every run
+        return True
     try:
         out = subprocess.run([path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                              capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)

@@ -209,3 +209,21 @@ def test_freed_tile_temporaries_are_reused_without_page_faults(plugin_parent_dir
     assert faults("default") > pages // 2  # glibc gives the pages back and faults them in again
     assert faults("keep") < pages // 20    # after engine.execution.heap: the heap's pages are reused
     assert faults("trimmed") > pages // 40  # given back between runs: faulted in once more
+
+
+def test_this_installations_versioned_interpreter_is_trusted_without_starting_it(monkeypatch):
+    """<exec_prefix>/bin/python3.X of the running version needs no subprocess to ask its
+    version (qgis_process paid 80 ms a run for it); any other path is asked."""
+    import subprocess
+    import sys
+
+    from tilewise.engine.execution.interpreter import same_version
+    started = []
+    real = subprocess.run
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: started.append(a) or real(*a, **k))
+    monkeypatch.setattr(sys, "executable", "/usr/bin/qgis_process.bin")
+    own = "%s/bin/python%d.%d" % ((sys.exec_prefix,) + sys.version_info[:2])
+    if not os.access(own, os.X_OK):
+        pytest.skip(f"no {own}")
+    assert same_version(own, sys.version_info[:2]) and not started
+    assert not same_version(own, (2, 7)) and started  # another version: asked, and refused
