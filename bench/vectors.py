@@ -15,7 +15,9 @@ stdev, min, max. exactextract (0.3.0, feature-sequential, in its own venv:
 install exactextract==0.3.0``) is timed as a whole process, like qgis_process. The outputs are
 compared: count/sum/mean/stdev/min/max against native:zonalstatisticsfb (polygons holding at
 least two pixel centres), samples against native:rastersampling, the mask against
-gdal_rasterize. Ratios are peer time / Tilewise time (median of --repeat runs). The mask
+gdal_rasterize. Ratios are peer time / Tilewise time (median of --repeat runs). Sampling is
+also timed in one headless QGIS process (processing.run, QGIS's start-up and a warm-up run
+excluded), as bench/streaming.py's fill-qgis case does. The mask
 is also compared with gdal:rasterize run through the same qgis_process (the peer a QGIS user
 would pick), and the engine API (write_geometry_mask in a Python process) with the
 gdal_rasterize command line. In the sampling and mask cases each algorithm is run once
@@ -248,6 +250,54 @@ def bench_sample(args, runner, dsm, profile, rows):
         same = sum(a[k] == b[k] for k in a)
         print(f"  identical samples: {same} of {len(a)} "
               f"({sum(v[0] is None for v in a.values())} NULL)", flush=True)
+        # the same two algorithms in one QGIS process (processing.run timed, QGIS's
+        # start-up and a warm-up run of each excluded), as bench/streaming.py's fill-qgis
+        params = {"tilewise:samplepoints": dict(common, WORKERS=args.workers,
+                                                OUTPUT=ours_out),
+                  "native:rastersampling": dict(common, OUTPUT=native_out)}
+        times = in_one_qgis(args, runner, params)
+        ours_s, native_s = (statistics.median(times[k]) for k in params)
+        rows.append(("  tilewise:samplepoints, processing.run in one QGIS", ours_s, None))
+        rows.append(("  native:rastersampling, processing.run in one QGIS", native_s,
+                     native_s / ours_s))
+        print(f"in one QGIS process: tilewise {ours_s:.2f} s, native {native_s:.2f} s",
+              flush=True)
+
+
+def in_one_qgis(args, runner, params):
+    """``{algorithm: [seconds]}``: ``processing.run`` of each algorithm of ``params`` in one
+    headless QGIS process, each run once untimed first, then ``--repeat`` times in turn."""
+    import json
+    profile = tempfile.mkdtemp(dir=args.outdir, prefix="qgis-profile-")
+    code = f"""
+import json, os, sys, time
+sys.path.insert(0, {os.path.join(REPO, "tests")!r})
+import qgis_helpers as qh
+qh.start_qgis(qh.make_plugin_parent_dir({runner.parent!r}), {profile!r})
+import processing
+params = json.loads({json.dumps(params)!r})
+def run(alg):
+    out = params[alg]["OUTPUT"]
+    if os.path.exists(out):
+        os.remove(out)
+    t = time.perf_counter()
+    processing.run(alg, dict(params[alg]))
+    return time.perf_counter() - t
+for alg in params:
+    run(alg)
+times = {{alg: [] for alg in params}}
+for i in range({args.repeat}):
+    for alg in (list(params) if i % 2 == 0 else list(params)[::-1]):
+        times[alg].append(run(alg))
+print("TIMES " + json.dumps(times))
+"""
+    env = dict(runner.warm_env, QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("TIMES ")]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"the in-process runs failed:\n{done.stdout}\n{done.stderr}")
+    return json.loads(lines[-1][len("TIMES "):])
 
 
 def bench_mask(args, runner, rows):
