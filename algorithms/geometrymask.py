@@ -64,7 +64,11 @@ class GeometryMask(VectorAlgorithm):
             "ALL_TOUCHED: a polygon holds every pixel it touches (default: the pixels whose "
             "centre it holds, GDAL's rasterize rule). The result equals rasterize of the "
             "polygons on the whole grid.\n"
-            "OUTPUT: the mask, one Byte band on the grid of INPUT.")
+            "OUTPUT: the mask, one Byte band on the grid of INPUT, burnt and written strip by "
+            "strip within MEMORY.\n"
+            "In tilewise:pipeline: a step whose INPUT names the grid (an input or an earlier "
+            "step) and whose VALID and INVALID are polygon layer paths, for example clouds "
+            "drawn as polygons made the MASK of a fillnodata step.")
 
     def initParameters(self):
         self.addParameter(QgsProcessingParameterRasterLayer(
