@@ -26,7 +26,15 @@ class Rows:
             self.squeeze = array.ndim == 2
             self.source = array[None] if array.ndim == 2 else array
             if bands is not None:
-                self.source = self.source[[b - 1 for b in bands]]
+                bands = [int(b) for b in bands]
+                for b in bands:
+                    if not 1 <= b <= self.source.shape[0]:
+                        raise InputError("band", f"the array has {self.source.shape[0]} "
+                                         f"band(s), not band {b}")
+                if bands == list(range(bands[0], bands[0] + len(bands))):
+                    self.source = self.source[bands[0] - 1:bands[0] - 1 + len(bands)]  # a view
+                else:
+                    self.source = self.source[[b - 1 for b in bands]]
             self.path = None
             self.nodata = None
             self.profile = None
