@@ -14,6 +14,7 @@ from tilewise.engine import Engine, filters
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 CGROUP = "/sys/fs/cgroup/memory"
 HEADROOM = 420  # MiB: qgis_process, its Python, two workers and the page cache (measured 340)
+SEED_HEADROOM = 340  # MiB: the seed pipeline in memory needs more (input and outputs ~370)
 ZONAL_HEADROOM = 200  # MiB: qgis_process and its Python, no worker processes (peak 171-174 in all)
 
 
@@ -176,3 +177,34 @@ def test_zonal_statistics_of_polygons_spanning_the_raster_run_within_the_budget(
         assert feature.GetField("_count") > 100000
         for key in keys + ["p90"]:
             assert feature.GetField("_" + key) == expected[key][i], (i, key)
+
+
+@CGROUP_V1
+def test_the_seed_pipeline_streams_under_a_hard_limit(big, tmp_path, plugin_parent_dir):
+    """tilewise:pipeline with the seed document (mask -> fill -> mean, fused) on the 114 MiB
+    raster, MEMORY=64 (its 101-px margin needs 47 MiB of strips): its three outputs (256 MiB)
+    and the input never held whole, under a hard limit of the budget + SEED_HEADROOM for
+    every process together, below what the run in memory needs (TILEWISE_TEST_STREAM=0: it
+    was killed); bit for bit the run without a limit, in memory. The page cache of the
+    written files counts against the limit and is reclaimed when it is reached, so the
+    limit may be hit (failcnt), but nothing is killed."""
+    budget = 64
+    seed = os.path.join(os.path.dirname(qh.__file__), os.pardir, "resources", "pipelines",
+                        "seed.json")
+    args = ["tilewise:pipeline", "--", f"PIPELINE={os.path.abspath(seed)}", f"INPUTS={big}",
+            "WORKERS=2", f"MEMORY={budget}"]
+    result, peak, failures = _under_limit(budget, tmp_path, plugin_parent_dir,
+                                          args + [f"OUTPUT_FOLDER={tmp_path / 'limited'}"],
+                                          headroom=SEED_HEADROOM)
+    assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-2000:])
+    print(f"peak of every process together: {peak / 2**20:.0f} MiB, limit hit {failures} "
+          "times")
+    assert peak <= (budget + SEED_HEADROOM) * 2**20
+    reference = _qgis_process(tmp_path, plugin_parent_dir,
+                              args + [f"OUTPUT_FOLDER={tmp_path / 'free'}"],
+                              env={"TILEWISE_STREAM": "0", "TILEWISE_CACHE": "0"})
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    for name in ("mask", "filled", "smooth"):
+        a = qh.read_geotiff(tmp_path / "limited" / f"{name}.tif")[0]
+        b = qh.read_geotiff(tmp_path / "free" / f"{name}.tif")[0]
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
