@@ -16,12 +16,6 @@ from .vectorbase import VectorAlgorithm
 from .vectors import coordinate_transform, gpkg_layer, read_arrow, read_features
 
 
-def _curved(wkb):
-    """Is the ISO WKB ``wkb`` a curve type (QGIS segmentizes those; GDAL's WKB keeps them)?"""
-    code = int.from_bytes(bytes(wkb[1:5]), "little" if wkb[0] == 1 else "big") % 1000
-    return code in (8, 9, 10, 11, 12, 13, 14, 15, 16, 17)
-
-
 def _step_reference(value):
     """Is ``value`` an earlier pipeline step standing in for a raster (pipeline checks)?"""
     return isinstance(value, str) and value.startswith("tilewise-pipeline-step:")
@@ -185,9 +179,10 @@ class GeometryMask(VectorAlgorithm):
                                          context)
         fast = gpkg_layer(self, parameters, context, name) if transform is None else None
         if fast is not None:  # GDAL reads the WKB straight from the file
-            wkbs = read_arrow(*fast)[1]
-            if all(w is None or not _curved(w) for w in wkbs):
-                return wkbs
+            try:
+                return vector.from_wkb(read_arrow(*fast)[1])
+            except InputError:  # curves: QGIS segmentizes them
+                pass
         _, wkbs, _ = read_features(source, transform, feedback, name)
         return wkbs
 
@@ -196,8 +191,8 @@ class GeometryMask(VectorAlgorithm):
         valid = self._polygons(parameters, self.VALID, context, feedback)
         invalid = self._polygons(parameters, self.INVALID, context, feedback)
         raster_mask = rasters.get(self.RASTER_MASK)
-        self._bridge = bridge
         return dict(valid=valid, invalid=invalid,
+                    progress=bridge.progress, cancel=bridge.cancel,
                     raster_mask=raster_mask.rows if raster_mask is not None else None,
                     mask_valid_value=self.parameterAsDouble(parameters, self.MASK_VALID_VALUE,
                                                             context),
@@ -219,6 +214,5 @@ class GeometryMask(VectorAlgorithm):
         vector.write_geometry_mask(
             self._output, profile, **result, workers=eng.workers,
             memory_budget=eng.memory_budget,
-            options=parse_options(self.parameterAsString(parameters, self.OPTIONS, context)),
-            progress=self._bridge.progress, cancel=self._bridge.cancel)
+            options=parse_options(self.parameterAsString(parameters, self.OPTIONS, context)))
         return {self.OUTPUT: self._output}

@@ -15,7 +15,7 @@ from qgis.core import (QgsField,
                        QgsProcessingParameterRasterLayer)
 from qgis.PyQt.QtCore import QVariant
 
-from ..engine import InputError, Rows, read_profile
+from ..engine import InputError, Rows
 from .advanced import streams_from
 from .base import TilewiseAlgorithm
 from .vectors import (LATITUDE, LONGITUDE, add_swath_parameters, coordinate_transform,
@@ -37,8 +37,8 @@ class GridFile:
 
     def __init__(self, path):
         self.path = path
-        self.profile = read_profile(path)
         self.rows = Rows(path)
+        self.profile = self.rows.profile
 
     @property
     def array(self):

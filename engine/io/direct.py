@@ -16,8 +16,10 @@ from .gdal_lock import GDAL_IO
 
 
 def _layout(path, bands):
-    """``(dtype, block rows, block cols, interleave, offset(band, bx, by))`` of an
-    uncompressed GeoTIFF file, or None where the bytes are not plain samples."""
+    """``(dtype in the file's byte order, block rows, block cols, pixel-interleaved?, band
+    count, offset(k, bx, by) -> (start, bytes) of band ``bands[k]``'s block, (height,
+    width), the dataset, kept open for ``offset``)`` of an uncompressed GeoTIFF file, or
+    None where the bytes are not plain samples."""
     if not isinstance(path, str) or not os.path.isfile(path):
         return None
     with open(path, "rb") as f:
@@ -74,16 +76,14 @@ def direct_pixels(path, bands, rows, cols):
         needed = np.unique(block)
         size = os.path.getsize(path)
         item = dtype.itemsize
-        # bytes a block holds: full tiles, or strips whose last one may be short
-        span = block_rows * block_cols * item * (count if pixel else 1)
         starts = np.empty((len(bands), len(needed)), dtype=np.int64)
         for k in range(len(bands)):
             for i, b in enumerate(needed.tolist()):
                 start, length = offset(k, b % blocks_across, b // blocks_across)
-                last_row = min(block_rows, height - (b // blocks_across) * block_rows)
-                least = ((last_row - 1) * block_cols + block_cols) * item * \
-                    (count if pixel else 1)
-                if start <= 0 or length < min(span, least) or start + length > size:
+                # bytes the block holds: a whole tile, or a strip (the last one may be short)
+                block_height = min(block_rows, height - (b // blocks_across) * block_rows)
+                least = block_height * block_cols * item * (count if pixel else 1)
+                if start <= 0 or length < least or start + length > size:
                     return None  # sparse, short or truncated: GDAL knows what to do
                 starts[k, i] = start
         ds = None

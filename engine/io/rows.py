@@ -5,6 +5,9 @@ import numpy as np
 
 from ..core.errors import InputError
 
+#: bytes that work going through a raster by strips holds at once when no budget is given
+DEFAULT_BUDGET = 256 * 2**20
+
 
 class Rows:
     """Bands of a raster, read a strip of rows at a time.
@@ -16,8 +19,10 @@ class Rows:
     """
 
     def __init__(self, source, bands=None):
+        profile = None
         if isinstance(source, Rows):
-            source = source.source if source.in_memory else source.path
+            source, profile = (source.source, None) if source.in_memory else \
+                (source.path, source.profile)
         if isinstance(source, np.ndarray) or hasattr(source, "__array__"):
             array = np.asarray(source)
             if array.ndim not in (2, 3):
@@ -36,12 +41,11 @@ class Rows:
                 else:
                     self.source = self.source[[b - 1 for b in bands]]
             self.path = None
-            self.nodata = None
             self.profile = None
         else:
             from .reading import read_profile
             self.path = source
-            self.profile = read_profile(source)
+            self.profile = profile or read_profile(source)
             self.bands = list(bands) if bands is not None else \
                 list(range(1, self.profile.count + 1))
             for b in self.bands:
@@ -50,7 +54,6 @@ class Rows:
                                      f"not band {b}")
             self.squeeze = False
             self.source = None
-            self.nodata = self.profile.nodata
         self.in_memory = self.path is None
 
     @property

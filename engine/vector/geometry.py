@@ -170,10 +170,9 @@ def _single_rings(wkbs):
     np.cumsum(points, out=offsets[1:])
     total = int(offsets[-1])
     # every byte but the headers is a coordinate, in order: drop the headers' bytes
-    size = head + 13 - start
-    first = np.r_[0, np.cumsum(size)[:-1]]
+    from .scanline import expand_ranges
     coordinate = np.ones(len(buf), dtype=bool)
-    coordinate[np.repeat(start - first, size) + np.arange(int(size.sum()))] = False
+    coordinate[expand_ranges(start, head + 13)[1]] = False
     xy = buf[coordinate].view("<f8").reshape(total, 2).astype(np.float64)
     keep = points > 0
     return Rings(xy, np.r_[0, offsets[1:][keep]], np.flatnonzero(keep).astype(np.int64),

@@ -5,14 +5,13 @@ import numpy as np
 from ..core.errors import InputError
 from .geometry import Rings, from_wkb
 from .parallel import map_batches, thread_pool
-from ..io.rows import strip_rows
+from ..io.rows import DEFAULT_BUDGET, strip_rows
 from .scanline import spans
 
 BATCH_FEATURES = 512
 STRIP_ROWS = 256   # rows burnt by one thread at a time
 RUN_PIXELS = 256   # runs set one by one when a strip has fewer than one per this many pixels
 MAX_STRIP_ROWS = 1024   # rows of a strip of mask_strips at most: several strips to overlap
-DEFAULT_BUDGET = 256 * 2**20   # bytes of mask_strips' strips when no budget is given
 
 
 def _spans_of(rings, transform, height, width, all_touched, workers):
@@ -63,21 +62,21 @@ def _fill(runs, r0, out):
     if s1 == s0:
         depth[...] = 0
         return out
+    base = (row[s0:s1] - r0) * width
     if (s1 - s0) * RUN_PIXELS < h * width and depth.flags.c_contiguous:
         # few long runs (the union of large polygons): each one set as a slice, a memset,
         # rather than a pass over every pixel
         depth[...] = 0
         flat = depth.reshape(-1)
-        base = (row[s0:s1] - r0) * width
         for a, b in zip((base + c0[s0:s1]).tolist(), (base + c1[s0:s1]).tolist()):
             flat[a:b] = 1
         return out
     # the runs as +1/-1 steps, summed along each row straight into the output
     steps = np.zeros((h, width), dtype=np.int8)
     flat = steps.reshape(-1)
-    flat[(row[s0:s1] - r0) * width + c0[s0:s1]] = 1
+    flat[base + c0[s0:s1]] = 1
     inner = c1[s0:s1] < width  # a run to the row's end needs no step down
-    flat[(row[s0:s1][inner] - r0) * width + c1[s0:s1][inner]] -= 1
+    flat[base[inner] + c1[s0:s1][inner]] -= 1
     np.cumsum(steps, axis=1, dtype=np.int8, out=depth)
     return out
 
@@ -94,10 +93,12 @@ def burn(rings, shape, transform, all_touched=False, workers=0, out=None):
     return covered
 
 
-def _check_value(name, value):
+def check_value(name, value):
+    """``value`` (an output value of the mask) as an int in 0..255, else InputError."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or \
             not 0 <= value <= 255:
         raise InputError(name, f"must be an integer in 0..255, got {value!r}")
+    return int(value)
 
 
 def _raster_mask_rows(raster_mask, height, width):
@@ -121,8 +122,8 @@ def mask_strips(shape, transform, valid=None, invalid=None, raster_mask=None,
     ``memory_budget`` bytes (default 256 MiB) hold two strips and their temporaries.
     """
     height, width = map(int, shape)
-    _check_value("valid_value", valid_value)
-    _check_value("invalid_value", invalid_value)
+    check_value("valid_value", valid_value)
+    check_value("invalid_value", invalid_value)
     rows = _raster_mask_rows(raster_mask, height, width)
     runs = [None if polygons is None else
             _runs(polygons, transform, height, width, all_touched, workers)

@@ -1,10 +1,9 @@
 """Raster values at points: the pixel that contains each point, every band."""
 
-import math
-
 import numpy as np
 
 from ..core.errors import InputError
+from .zonal_tables import _valid
 
 
 def pixel_of(xy, transform):
@@ -28,8 +27,6 @@ def pixel_of(xy, transform):
     return row, col
 
 
-#: bytes of the strips read at once when sampling a raster file and no budget is given
-DEFAULT_BUDGET = 256 * 2**20
 #: bytes of one strip at most: larger reads go no faster through GDAL's block cache
 STRIP_BYTES = 16 * 2**20
 
@@ -45,19 +42,11 @@ def _block_rows(rows):
         return 1
 
 
-def _valid(v, nd):
-    """Where the samples ``v`` of one band are neither NaN nor ``nd``."""
-    ok = ~np.isnan(v) if v.dtype.kind == "f" else np.ones(len(v), bool)
-    if nd is not None and not (isinstance(nd, float) and math.isnan(nd)):
-        ok &= v != nd
-    return ok
-
-
 def _gather(rows, r, c, memory_budget, workers):
     """(bands, n) values of the Rows ``rows`` (a file) at pixels ``(r, c)``: only the rows
     holding a pixel are read, by strips of whole blocks, ``memory_budget`` bytes in all."""
     from .parallel import map_batches, thread_count
-    from ..io.rows import strip_rows
+    from ..io.rows import DEFAULT_BUDGET, strip_rows
     bands, height, _ = rows.shape
     out = np.empty((bands, len(r)), dtype=rows.dtype)
     if not len(r):
@@ -124,14 +113,14 @@ def sample_points(raster, xy, transform, nodata=None, memory_budget=None, worker
         samples = _gather(rows, r, c, memory_budget, workers)
     for k in range(bands):
         values[inside, k] = samples[k]
-        valid[inside, k] = _valid(samples[k], per_band[k])
+        valid[inside, k] = _valid(samples[k], per_band[k])  # neither NaN nor nodata
     return values, valid
 
 
 def disc_spans(xy, transform, radius, height, width):
     """Spans ``(feature, row, col0, col1)`` of the pixels whose centre lies within ``radius``
     (CRS units, boundary included) of each point ``xy`` (n, 2), on a north-up grid."""
-    from .scanline import _expand
+    from .scanline import expand_ranges
     a, b, c, d, e, f = map(float, transform[:6])
     if b != 0 or d != 0:
         raise InputError("transform", "buffers need a north-up grid (no rotation)")
@@ -145,7 +134,7 @@ def disc_spans(xy, transform, radius, height, width):
     stop = np.where(ok, np.floor(cy + ry - 0.5) + 1, 0)
     first = np.clip(first, 0, height).astype(np.int64)
     stop = np.clip(stop, 0, height).astype(np.int64)
-    point, row = _expand(first, stop)
+    point, row = expand_ranges(first, stop)
     dy = (row + 0.5 - cy[point]) / ry
     half = rx * np.sqrt(np.maximum(1 - dy * dy, 0))
     # centres x = col + 0.5 with (x - cx)^2/rx^2 + (y - cy)^2/ry^2 <= 1; the exact test

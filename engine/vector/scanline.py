@@ -20,8 +20,9 @@ def _edges(rings):
     return xy[:, 0], xy[:, 1], xy[nxt, 0], xy[nxt, 1], feature
 
 
-def _expand(first, stop):
-    """Indices into the ranges ``first[i] <= v < stop[i]``: (owner i, v) for each v."""
+def expand_ranges(first, stop):
+    """Indices into the ranges ``first[i] <= v < stop[i]``: (owner i, v) for each v, range
+    after range (int64 arrays)."""
     counts = np.maximum(stop - first, 0)
     owner = np.repeat(np.arange(len(first)), counts)
     starts = np.cumsum(counts) - counts
@@ -39,7 +40,7 @@ def _centre_spans(x0, y0, x1, y1, feature, height, width):
     # rows whose centre r + 0.5 lies in [ylo, yhi)
     first = np.clip(np.ceil(ylo - 0.5), 0, height).astype(np.int64)
     stop = np.clip(np.ceil(yhi - 0.5), 0, height).astype(np.int64)
-    edge, row = _expand(first, stop)
+    edge, row = expand_ranges(first, stop)
     dy = row + 0.5
     x = (dy - ylo[edge]) * (xhi[edge] - xlo[edge]) / (yhi[edge] - ylo[edge]) + xlo[edge]
     key = feature[edge] * np.int64(height) + row
@@ -75,7 +76,7 @@ def _outline_cells(x0, y0, x1, y1, feature, height, width):
     ylo, yhi = ylo[keep], yhi[keep]
     first = np.clip(np.floor(ylo), 0, height - 1).astype(np.int64)
     stop = np.clip(np.floor(yhi), 0, height - 1).astype(np.int64) + 1
-    edge, row = _expand(first, stop)
+    edge, row = expand_ranges(first, stop)
     ex0, ey0, ex1, ey1 = x0[edge], y0[edge], x1[edge], y1[edge]
     ya = np.maximum(ylo[edge], row)
     yb = np.minimum(yhi[edge], row + 1.0)

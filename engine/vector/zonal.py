@@ -10,18 +10,17 @@ span and each feature is computed the same way whatever the number of workers or
 budget, so the results do not depend on them.
 """
 
-import math
 import threading
 
 import numpy as np
 
 from ..core.errors import InputError
-from ..io.rows import Rows
+from ..io.rows import DEFAULT_BUDGET, Rows
 from .geometry import Rings, from_wkb
 from .parallel import map_batches, thread_count
 from .zonal_tables import EPS, SUM_BLOCK, WORKSPACE_BYTES, SpanTables, _offset
-from .zonal_values import (GATHER_LIMIT, Passes, _gather_groups, _moments_visitor,
-                           _sorted_visitor, percentile_name, percentile_of_sorted)
+from .zonal_values import (GATHER_LIMIT, _gather_groups, _moments_visitor, _sorted_visitor,
+                           percentile_name)
 from .scanline import spans
 
 #: statistic names, in the order (and with the codes) of QGIS's native:zonalstatisticsfb,
@@ -33,7 +32,6 @@ BATCH_FEATURES = 512      # features per span batch
 STRIP_ROWS = 128          # rows per table strip (at most)
 OFFSET_ROWS = 128         # sums are of value - offset: the mean of these first rows with spans
 CHUNK_BYTES = 64 * 2**20  # rows read from a file at once (at most)
-DEFAULT_BUDGET = 256 * 2**20  # bytes for a file read without a memory_budget
 #: sums and means whose rounding-error estimate exceeds TOLERANCE of the value, and
 #: variances (sum of squared deviations) whose estimate exceeds VARIANCE_TOLERANCE of it,
 #: are computed again from the gathered values (two-pass)

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from .scanline import expand_ranges
 from .selection import Pieces, needed_ranks
 from .zonal_tables import _valid
 
@@ -37,19 +38,20 @@ class Passes:
             if a == b:
                 continue
             band = self.rows.read(q0, q1)[0]
-            n = c1[a:b] - c0[a:b]
-            flat = np.repeat((row[a:b] - q0) * w + c0[a:b] - (np.cumsum(n) - n), n) + \
-                np.arange(int(n.sum()), dtype=np.int64)
-            values = band.reshape(-1)[flat]
+            base = (row[a:b] - q0) * w
+            values = band.reshape(-1)[expand_ranges(base + c0[a:b], base + c1[a:b])[1]]
             yield values[_valid(values, self.nodata)]
 
 
-def _gather_groups(rows, nodata, feature, row, c0, c1, selected, visit, limit, large=None):
+def _gather_groups(rows, nodata, feature, row, c0, c1, selected, visit, limit,
+                   valid_count=None):
     """Groups of selected features (at most ``limit`` pixels each, or one feature; features
     taken in the order of their first row, so that a group covers few rows) and a function
     that gathers a group's valid values and calls ``visit(feature, values)`` (in the band's
     data type, in span order) for each of its features that has one. The values are read
-    from ``rows`` (a ``Rows`` of one band) by chunks of at most ``limit`` pixels."""
+    from ``rows`` (a ``Rows`` of one band) by chunks of at most ``limit`` pixels. With
+    ``valid_count`` (per feature), a feature of more than ``limit`` pixels is visited as
+    ``Passes`` instead, read pass after pass."""
     _, height, w = rows.shape
     count = len(selected)
     lengths = c1 - c0
@@ -72,9 +74,8 @@ def _gather_groups(rows, nodata, feature, row, c0, c1, selected, visit, limit, l
         groups.append(members)
     span_rows = dict(zip(chosen.tolist(), zip(first_row.tolist(), last_row.tolist()))) \
         if len(chosen) else {}
-    chunk_rows = max(1, int(limit // max(1, w)))
-
-    valid_count = None if large is None else large
+    # rows read at once: a file by chunks of at most ``limit`` pixels, an array whole
+    chunk_rows = height if rows.in_memory else max(1, int(limit // max(1, w)))
 
     def group(members):
         if valid_count is not None and len(members) == 1 and \
@@ -92,15 +93,13 @@ def _gather_groups(rows, nodata, feature, row, c0, c1, selected, visit, limit, l
         n = lengths[take]
         owner = np.repeat(feature[take], n)
         values = None
-        for q0 in range(r_lo, r_hi, chunk_rows if not rows.in_memory else height):
-            q1 = min(r_hi, q0 + (chunk_rows if not rows.in_memory else height))
+        for q0 in range(r_lo, r_hi, chunk_rows):
+            q1 = min(r_hi, q0 + chunk_rows)
             band = rows.read(q0, q1)[0]
             inside = (row[take] >= q0) & (row[take] < q1)
             part = take[inside]
-            pn = lengths[part]
-            flat = np.repeat((row[part] - q0) * w + c0[part] - (np.cumsum(pn) - pn), pn) + \
-                np.arange(int(pn.sum()), dtype=np.int64)
-            got = band.reshape(-1)[flat]
+            base = (row[part] - q0) * w
+            got = band.reshape(-1)[expand_ranges(base + c0[part], base + c1[part])[1]]
             if values is None and q1 == r_hi:
                 values = got  # one chunk: already in span order
                 break
@@ -108,9 +107,7 @@ def _gather_groups(rows, nodata, feature, row, c0, c1, selected, visit, limit, l
                 values = np.empty(int(n.sum()), dtype=got.dtype)
             # where this chunk's spans go among the group's values (span order)
             dest = (np.cumsum(n) - n)[inside]
-            where = np.repeat(dest - (np.cumsum(pn) - pn), pn) + \
-                np.arange(int(pn.sum()), dtype=np.int64)
-            values[where] = got
+            values[expand_ranges(dest, dest + lengths[part])[1]] = got
         keep = _valid(values, nodata)
         values, owner = values[keep], owner[keep]
         cuts = np.searchsorted(owner, np.r_[members, members[-1] + 1])

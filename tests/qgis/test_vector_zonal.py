@@ -271,7 +271,7 @@ def test_processing_every_band(processing, band, geoms, tmp_path):
 
 
 def test_percentile_of_sorted_is_numpy_bit_for_bit():
-    from tilewise.engine.vector.zonal import percentile_of_sorted
+    from tilewise.engine.vector.zonal_values import percentile_of_sorted
 
     rng = np.random.default_rng(30)
     for n in (1, 2, 3, 7, 100, 1001):
@@ -373,7 +373,8 @@ def test_a_file_read_by_strips_within_a_small_budget_equals_the_array(tmp_path, 
 def test_all_touched_polygons_that_miss_the_raster_are_not_an_error(band):
     """Every polygon outside the raster under ALL_TOUCHED: no span at all (this raised an
     IndexError in the merge of the touched cells)."""
-    far = [[[(0.0, 0.0), (10.0, 0.0), (10.0, 10.0)]], [[(1e7, 1e7), (1e7 + 5, 1e7), (1e7, 1e7 + 5)]]]
+    far = [[[(0.0, 0.0), (10.0, 0.0), (10.0, 10.0)]],
+           [[(1e7, 1e7), (1e7 + 5, 1e7), (1e7, 1e7 + 5)]]]
     result = zonal_statistics(band, Rings.from_lists(far), TRANSFORM, nodata=NODATA,
                               stats=["count", "sum", "mean"], all_touched=True)
     assert result["count"].tolist() == [0, 0]

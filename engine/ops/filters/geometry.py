@@ -1,8 +1,6 @@
 """GRIDR's validity mask as a filter: polygons burnt into each tile of a reference grid, so that
 the mask can be a step of a fused pipeline (burnt where the later steps need it)."""
 
-import numpy as np
-
 from ...core.errors import InputError
 from ...core.filter import Filter
 from ..params import check_known
@@ -54,13 +52,9 @@ def _check(profiles, params):
     if len(profiles) > 1 and not grid.same_grid(profiles[1]):
         raise InputError("raster_mask", "the raster mask is not on the grid of the reference "
                          "raster (same size, CRS and geotransform needed)")
-    out = {}
-    for name in ("valid_value", "invalid_value"):
-        value = params.get(name, 1 if name == "valid_value" else 0)
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or \
-                not 0 <= value <= 255:
-            raise InputError(name, f"must be an integer in 0..255, got {value!r}")
-        out[name] = int(value)
+    from ...vector.mask import check_value
+    out = {name: check_value(name, params.get(name, default))
+           for name, default in (("valid_value", 1), ("invalid_value", 0))}
     out["mask_valid_value"] = float(params.get("mask_valid_value", 1))
     out["all_touched"] = bool(params.get("all_touched", False))
     crs = params.get("crs")
