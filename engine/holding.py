@@ -80,6 +80,15 @@ class Holding:
         self._peak_bytes = max(self._peak_bytes, self.shared_bytes)
         return raster
 
+    def disown(self, raster):
+        """Hand ``raster``, made by this Engine, to a new owner (the cache): this Engine no
+        longer releases it, and its workers unmap it."""
+        name = raster.ref.segment.name
+        if self._rasters.pop(name, None) is not raster:
+            raise TilewiseError(f"{raster!r} is not this Engine's")
+        raster.remove_on_release(self._forget)
+        self.backends.forget([name])
+
     def release(self, *rasters):
         """Free rasters that are no longer needed."""
         for raster in rasters:
@@ -133,7 +142,7 @@ class Holding:
         raster = self._rasters.get(ref.segment.name)
         if raster is None:
             raise TilewiseError(f"raster {ref.segment.name} is not held by this engine")
-        return view_of(raster, writable)
+        return view_of(raster, writable, ref)
 
     def _check_open(self):
         if self._closed:

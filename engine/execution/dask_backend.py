@@ -150,7 +150,10 @@ class _Run:
             return []
         if exc is not None:
             future.release()
+            # the tasks return their own errors (answer["error"]): an OSError here is the
+            # client's connection (CommClosedError is one; a reconnect's handshake timeout)
             if type(exc).__name__ in ("CommClosedError", "CancelledError", "TimeoutError") or \
+                    isinstance(exc, OSError) or \
                     self.cluster.client.status not in ("running", "connecting"):
                 raise WorkerCrashed(
                     f"{self.op.name}: the connection to the Dask scheduler at "

@@ -36,15 +36,16 @@ class Attachments:
     """
 
     def __init__(self):
-        self._maps = {}  # (segment name, writable) -> (Segment, view)
+        self._maps = {}  # (segment name, writable) -> (Segment, its whole view)
 
     @contextmanager
     def view(self, ref, writable):
         key = (ref.segment.name, writable)
         if key not in self._maps:
             segment = Segment.attach(ref.segment, writable)
-            self._maps[key] = (segment, ref.view(segment.buffer, writable))
-        yield self._maps[key][1]
+            self._maps[key] = (segment, ref.whole(segment.buffer, writable))
+        # a reused strip buffer's refs differ strip by strip: the rows of each
+        yield ref.select(self._maps[key][1])
 
     def forget(self, names):
         """Unmap these segments (the parent released them)."""

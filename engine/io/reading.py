@@ -62,6 +62,13 @@ def read_profile(path):
         raise InputError("path", f"{path} is not a raster GDAL can read ({exc})") from None
 
 
+def block_rows(path):
+    """Rows of the blocks of ``path``'s first band (1 for a file without blocks)."""
+    rasterio, _ = _rasterio()
+    with rasterio.open(os.fspath(path)) as ds:
+        return max(1, ds.block_shapes[0][0]) if ds.block_shapes else 1
+
+
 def profile_of(ds):
     """The Profile of an open rasterio dataset."""
     dtypes = set(ds.dtypes)
@@ -95,7 +102,7 @@ def _read_into(path, out, threads, rows, bands=None):
     rasterio, _ = _rasterio()
     path = os.fspath(path)
     with rasterio.open(path) as ds:
-        block_rows = max(1, ds.block_shapes[0][0]) if ds.block_shapes else 1
+        per_block = max(1, ds.block_shapes[0][0]) if ds.block_shapes else 1
         compressed = ds.compression is not None
         height, width = ds.height, ds.width
     row0, row1 = rows if rows is not None else (0, height)
@@ -103,8 +110,8 @@ def _read_into(path, out, threads, rows, bands=None):
         raise InputError("path", f"{path} is {height} x {width} pixels: rows {row0}:{row1} "
                          f"do not fit a buffer of {out.shape[1]} x {out.shape[2]}")
     threads = threads or os.cpu_count() or 1
-    step = max(block_rows, (READ_STRIP_BYTES // max(1, width * out.shape[0] * out.itemsize))
-               // block_rows * block_rows)
+    step = max(per_block, (READ_STRIP_BYTES // max(1, width * out.shape[0] * out.itemsize))
+               // per_block * per_block)
     # strips aligned on the file's blocks, so that no block is decoded twice
     edges = [row0] + list(range((row0 // step + 1) * step, row1, step)) + [row1]
     strips = list(zip(edges[:-1], edges[1:]))

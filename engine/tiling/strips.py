@@ -41,7 +41,7 @@ class Strip:
 
 
 def plan_tiles(height, width, margin, workers, bytes_per_pixel, memory_budget, tile_size=0,
-               strip_pixel_bytes=0, min_strips=MIN_STRIPS):
+               strip_pixel_bytes=0, min_strips=MIN_STRIPS, flat_cost=False):
     """Tiles for a streamed run (see the module docstring for their shape).
 
     ``bytes_per_pixel``: what a tile holds per pixel while computed (bands, temporaries);
@@ -59,7 +59,9 @@ def plan_tiles(height, width, margin, workers, bytes_per_pixel, memory_budget, t
         rows, cols = tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel,
                                     memory_budget)
         return make_tiles(height, width, margin, (min(rows, max_core), cols))
-    rows = min(ROWS_PER_MARGIN * reach, max(1, math.ceil(height / min_strips)), max_core)
+    rows = min(max(1, math.ceil(height / min_strips)), max_core)
+    if not flat_cost:  # taller tiles would fall out of the caches
+        rows = min(rows, ROWS_PER_MARGIN * reach)
     # one tile per worker across: a strip, even of one row of tiles, keeps them all busy
     cols = math.ceil(width / workers) if workers > 1 else width
     per_worker = memory_budget / (2 * max(1, workers))  # tiles next to the strips
