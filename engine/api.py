@@ -322,15 +322,16 @@ class Engine(Holding):
         from .execution.stream import stream_pipeline
         return stream_pipeline(self, pipeline, sources, dict(targets), fuse, options, driver)
 
-    def run_jobs(self, op, jobs, progress=None, pixels=None, busy_caller=False):
+    def run_jobs(self, op, jobs, progress=None, pixels=None, busy_caller=False, cancel=None):
         """Run tile ``jobs`` of ``op`` on the backend the policy picks, reporting through
         ``progress(fraction)``; no summary line (the caller says its own). Returns where
         they ran, as the summary line says it ("on 2 threads"). ``pixels``: the size of
         the image the jobs are part of (a strip's jobs run as the whole image would).
         ``busy_caller``: this process has other work meanwhile (a stream's reads and writes,
-        on threads): a filter that holds the GIL then never computes here."""
+        on threads): a filter that holds the GIL then never computes here. ``cancel``: what
+        stops the jobs (default: the Engine's ``cancel``)."""
         return self._run(op.name, jobs, lambda i, r: None, progress=progress, quiet=True,
-                         pixels=pixels, busy_caller=busy_caller)
+                         pixels=pixels, busy_caller=busy_caller, cancel=cancel)
 
     @property
     def min_parallel_pixels(self):
@@ -357,7 +358,7 @@ class Engine(Holding):
                                     getattr(op, "flat_cost", False)))
 
     def _run(self, name, jobs, on_result, progress=None, quiet=False, pixels=None,
-             busy_caller=False):
+             busy_caller=False, cancel=None):
         backend = self.backends.choose(jobs, pixels, busy_caller)
         total, done = len(jobs), 0
         started = time.perf_counter()
@@ -369,7 +370,7 @@ class Engine(Holding):
             done += 1
             on_result(index, result)
             report(done / total)
-        backend.run(jobs, finished, self.cancel, self.log)
+        backend.run(jobs, finished, cancel or self.cancel, self.log)
         where = self.backends.where(backend, jobs)
         if quiet:
             return where

@@ -13,6 +13,7 @@ computing tiles too). ``policy.Backends`` picks one per run; streamed runs
 hand their tiles to the same backends or to the cluster.
 """
 
+import threading
 from collections import deque
 from typing import Protocol
 
@@ -92,11 +93,15 @@ class ThreadBackend:
         self.size = size
         self._open_view = open_view
         self._executor = None
+        self._lock = threading.Lock()
 
     def run(self, jobs, on_result, should_cancel=None, log=None):
+        """As ``Backend.run``; calls from two threads share the threads (a stream's strip
+        ending and the next one starting), their jobs queued in turn."""
         from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="tilewise")
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="tilewise")
         pending = deque(enumerate(jobs))
         running = {}
         try:
@@ -119,9 +124,10 @@ class ThreadBackend:
 
 
     def close(self):
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 class WithCaller:

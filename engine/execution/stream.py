@@ -2,11 +2,14 @@
 
 A run cuts the image into tiles (``plan_tiles``), groups consecutive rows of tiles into
 strips (``plan_strips``) and, for each strip, reads the rows its tiles' read windows
-cover into shared strip buffers, computes the tiles there (on the engine's backends,
-exactly as in memory: a tile sees the same read window, so the result is the same, bit
-for bit), and writes the strip's core rows. Reading strip k + 1 and writing strip k - 1
-go on in threads while strip k is computed, so at most three strips are alive: memory
-is bounded by the strips, not by the image.
+cover into strip buffers, computes the tiles there (on the engine's backends, exactly as
+in memory: a tile sees the same read window, so the result is the same, bit for bit), and
+writes the strip's core rows. Reading strip k + 1 and writing strip k - 1 go on in threads
+while strip k is computed; on threads, strip k + 1's tiles start as soon as a thread is
+done with strip k's, instead of waiting for its slowest tile. The buffers are made once
+and reused (``store.buffer_pool``): STRIPS_IN_FLIGHT of each file at most, so memory is
+bounded by the strips, not by the image. An output the cache keeps is computed in place,
+in the whole raster the cache then adopts.
 
 The tiles and strips are planned in ``tiling.strips``.
 """
@@ -14,7 +17,9 @@ The tiles and strips are planned in ``tiling.strips``.
 import math
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 
 import numpy as np
@@ -28,6 +33,7 @@ from ..tiling.tiles import bytes_per_pixel
 from ..plan.pipeline import fused_filter, pipeline_inputs, plan
 from ..io.reading import block_rows, read_into, read_profile
 from ..io.writing import RasterWriter, refuse_writing_over
+from .backends import ThreadBackend
 from .tasks import TileJob
 from ..tiling.strips import (MIN_STRIPS, SMALL_STREAM_PIXELS, STRIPS_IN_FLIGHT, minimum_budget, plan_strips,
                              plan_tiles, strip_bytes)
@@ -50,6 +56,9 @@ def bounded_gdal_cache(cache_bytes):
     finally:
         gdal.SetCacheMax(previous)
 
+
+STRIPS_COMPUTING = 2     # strips whose tiles run at once (on threads): one ending, one starting
+PROGRESS_SECONDS = 0.1
 
 GDAL_CACHE_FLOOR = 16 * 2**20
 OUTPUT_BLOCK_ROWS = 512  # the tallest blocks an output gets unless told (COG: 512, GTiff: 256)
@@ -137,6 +146,8 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
         writers = [stack.enter_context(RasterWriter(t, p, options, driver))
                    for t, p in zip(targets, out_profiles)]
         reader = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="tilewise-in"))
+        computer = stack.enter_context(ThreadPoolExecutor(STRIPS_COMPUTING,
+                                                          thread_name_prefix="tilewise-strip"))
         writer = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="tilewise-out"))
         tallest = max(strip.read_rows for strip in strips)
         pools = [BufferPool(eng.create, p, tallest) for p in profiles]
@@ -175,37 +186,75 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
 
         ins = inputs_of(strips[0])
         next_read = reader.submit(read, strips[0], ins)
-        last_write = where = None
-        done = 0
-        for k, strip in enumerate(strips):
-            next_read.result()  # raises what the read raised
-            if eng.cancel is not None and eng.cancel():
-                raise Cancelled("cancelled by the caller")
-            outs = outputs_of(strip)
-            if k + 1 < len(strips):  # read the next strip while this one is computed
-                following = inputs_of(strips[k + 1])
-                next_read = reader.submit(read, strips[k + 1], following)
-            jobs = [TileJob(op, params, tuple(r.ref for r in ins), tuple(r.ref for r in outs),
-                            strip.local(tile)) for tile in strip.tiles]
-            t0 = time.perf_counter()
-            share = len(strip.tiles) / len(tiles)
+        computing = deque()  # (strip, its future, inputs, outputs), oldest first
+        fractions = {}       # strip index -> fraction of its tiles done (progress)
+        spans = []           # (start, end) of each strip's computing
+        stop = threading.Event()
+        last_write = None
+        where = []
 
-            def progress(fraction, base=done / len(tiles), share=share):
-                eng.report(base + share * fraction)
-            # where tiles run is decided for the whole image, not for one strip of it
-            ran = eng.run_jobs(op, jobs, progress=progress, pixels=height * width,
-                               busy_caller=True)
-            where = ran if where is None or "in this process" in where else where
-            phases["compute"] += time.perf_counter() - t0
-            done += len(strip.tiles)
-            give_back(ins, pools)
+        def cancelled():
+            return stop.is_set() or (eng.cancel is not None and bool(eng.cancel()))
+
+        def compute(strip, jobs):
+            t0 = time.perf_counter()
+
+            def progress(fraction):
+                fractions[strip.index] = fraction
+            where.append(eng.run_jobs(op, jobs, progress=progress, pixels=height * width,
+                                      busy_caller=True, cancel=cancelled))
+            spans.append((t0, time.perf_counter()))
+
+        def report():
+            eng.report(sum(len(strips[i].tiles) * f for i, f in fractions.items()) / len(tiles))
+
+        def finish_oldest():
+            nonlocal last_write
+            strip, future, strip_ins, strip_outs = computing.popleft()
+            while not wait([future], timeout=PROGRESS_SECONDS).done:
+                report()
+            future.result()  # raises what the tiles raised
+            report()
+            give_back(strip_ins, pools)
             if last_write is not None:
                 last_write[0].result()
                 give_back(last_write[1], out_pools)
-            last_write = (writer.submit(write, strip, outs), outs)
-            if k + 1 < len(strips):
-                ins = following
+            last_write = (writer.submit(write, strip, strip_outs), strip_outs)
+
+        eng.report(0.0)
+        try:
+            for k, strip in enumerate(strips):
+                next_read.result()  # raises what the read raised
+                if cancelled():
+                    raise Cancelled("cancelled by the caller")
+                # on threads, this strip's tiles start as the last ones of the one before
+                # finish (a strip would wait for its slowest tile); elsewhere one strip at a
+                # time (the backend is the policy's, as run_jobs picks it). Buffers alive:
+                # STRIPS_IN_FLIGHT of each file, a strip read or written beside those computed
+                ahead = isinstance(eng.backends.choose(
+                    [TileJob(op, params, (), (), tile) for tile in strip.tiles],
+                    height * width, True), ThreadBackend)
+                while len(computing) >= (STRIPS_COMPUTING if ahead else 1):
+                    finish_oldest()
+                outs = outputs_of(strip)
+                if k + 1 < len(strips):  # read the next strip while this one is computed
+                    following = inputs_of(strips[k + 1])
+                    next_read = reader.submit(read, strips[k + 1], following)
+                jobs = [TileJob(op, params, tuple(r.ref for r in ins),
+                                tuple(r.ref for r in outs), strip.local(tile))
+                        for tile in strip.tiles]
+                computing.append((strip, computer.submit(compute, strip, jobs), ins, outs))
+                if k + 1 < len(strips):
+                    ins = following
+            while computing:
+                finish_oldest()
+        except BaseException:
+            stop.set()  # the other strip's tiles stop too
+            raise
+        report()
         last_write[0].result()
+        where = next((w for w in where if "in this process" not in w), where[-1])
+        phases["compute"] = _covered(spans)
         for out in writers:  # close and rename now, so the cache sees the final files
             out.commit()
         for target, raster in zip(targets, list(kept)):
@@ -221,6 +270,17 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
             f"overlapped); {100 * (computed - core) / core:.0f} % of the pixels recomputed "
             "in margins")
     return [os.path.abspath(os.fspath(t)) for t in targets]
+
+
+def _covered(spans):
+    """Seconds that the (start, end) ``spans`` cover, overlaps counted once."""
+    total, end = 0.0, None
+    for t0, t1 in sorted(spans):
+        if end is None or t0 > end:
+            total, end = total + t1 - t0, t1
+        elif t1 > end:
+            total, end = total + t1 - end, t1
+    return total
 
 
 def stream_pipeline(eng, pipeline, sources, targets, fuse=None, options=(), driver="GTiff"):

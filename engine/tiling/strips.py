@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .tiles import ROWS_PER_MARGIN, SMALL_MARGIN, make_tiles, tile_shape_for
 
-STRIPS_IN_FLIGHT = 3     # one being read, one computed, one written
+STRIPS_IN_FLIGHT = 3     # buffers of each file alive: one read or written beside two computed
 MIN_STRIPS = 4           # enough strips for reading and writing to overlap the computing
 #: images up to this many pixels stream in one strip where the budget allows (bench/small_images.py)
 SMALL_STREAM_PIXELS = 2**21

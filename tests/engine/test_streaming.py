@@ -271,13 +271,15 @@ def _strip_count(lines):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_strips_reuse_two_buffers_per_file_whatever_their_number(dsm, tmp_path, monkeypatch,
-                                                                 workers):
-    """A strip's rasters are the first rows of buffers made once (store.buffer_pool): two for
-    the input (one computed, the next one read) and two for the output (one computed, the
-    previous one written), however many strips; the pixels are the same as in memory, for a
-    filter on threads (fill) and one in worker processes (median), whose workers map each
-    buffer once and see each strip's rows of it."""
+def test_strips_reuse_a_few_buffers_per_file_whatever_their_number(dsm, tmp_path, monkeypatch,
+                                                                   workers):
+    """A strip's rasters are the first rows of buffers made once (store.buffer_pool): at
+    most STRIPS_IN_FLIGHT per file however many strips (one strip read or written beside
+    two computed: on threads, the next strip's tiles start as the last ones of the one
+    before finish), two where strips compute one at a time (inline, worker processes). The
+    pixels are those of the run in memory, for a filter on threads (fill) and one in worker
+    processes (median), whose workers map each buffer once and see each strip's rows of it."""
+    from tilewise.engine.tiling.strips import STRIPS_IN_FLIGHT
     made = []
     original = Engine.create
 
@@ -285,17 +287,21 @@ def test_strips_reuse_two_buffers_per_file_whatever_their_number(dsm, tmp_path, 
         made.append(profile)
         return original(eng, profile, source=source)
     monkeypatch.setattr(Engine, "create", counting)
-    for filt, params in ((filters.fill_nodata, {"max_distance": 20}),
-                         (filters.median, {"size": 5})):
+    for filt, params, backend, per_file in (
+            (filters.fill_nodata, {"max_distance": 20}, "auto",
+             STRIPS_IN_FLIGHT if workers > 1 else 2),
+            (filters.median, {"size": 5}, "processes", 2)):
         made.clear()
         lines = []
         target = str(tmp_path / f"{filt.name}.tif")
         with Engine(workers=workers, memory_budget=minimum_budget(20, 420, 8) * 2,
-                    log=lines.append) as eng:
+                    backend=backend, log=lines.append) as eng:
+            eng.min_parallel_pixels = 0  # a small image, in parallel all the same
             eng.stream(filt, [dsm[0]], [target], **params)
             assert eng.shared_bytes == 0
         assert _strip_count(lines) >= 6, lines
-        assert len(made) <= 4, (filt.name, len(made))
+        assert len(made) <= 2 * per_file, (filt.name, len(made))
+        assert ("worker process" in lines[-1]) == (backend == "processes" and workers > 1)
         assert len({p.height for p in made}) == 1  # each as tall as the tallest strip
         with Engine(workers=1) as eng:
             whole = eng.apply(filt, eng.open(dsm[0]), **params).array
@@ -328,7 +334,9 @@ def test_a_kept_output_is_computed_in_place_and_handed_to_the_cache(dsm, tmp_pat
                 borrowed.release()
         assert _strip_count(lines) > 1, lines
         # the whole output, and strip buffers for the input only
-        assert sorted(made)[-1] == 500 and len(made) <= 3 and sorted(made)[-2] < 500, made
+        from tilewise.engine.tiling.strips import STRIPS_IN_FLIGHT
+        assert sorted(made)[-1] == 500 and sorted(made)[-2] < 500, made
+        assert len(made) <= 1 + STRIPS_IN_FLIGHT, made
         with Engine(workers=1) as eng:
             whole = eng.apply(filters.fill_nodata, eng.open(dsm[0]), max_distance=20).array
         assert _read(target).tobytes() == whole.tobytes()
@@ -361,3 +369,41 @@ def test_the_block_cache_holds_two_rows_of_the_largest_blocks_within_the_budget(
     assert gdal_cache_bytes(2**33, 1) == GDAL_CACHE_FLOOR
     assert gdal_cache_bytes(2**33, 2**30) == 2**31
     assert gdal_cache_bytes(2**26, 2**30) == 2**24  # a quarter of the budget at most
+
+
+def test_on_threads_the_next_strip_starts_while_the_last_tile_of_one_runs(tmp_path,
+                                                                          monkeypatch):
+    """A strip no longer waits for its slowest tile: with tiles on threads, a thread that
+    is done takes the next strip's tile at once (the strip read meanwhile). Here the left
+    tile of every strip is slow: the right tile of the next strip starts before it ends,
+    and the output is still the input, strip for strip."""
+    import threading
+    import time
+    from tilewise.engine.execution import stream
+    monkeypatch.setattr(stream, "SMALL_STREAM_PIXELS", 0)
+    spans, lock = [], threading.Lock()
+
+    def slow_left(buffers, profiles, params):
+        row, col = profiles[0].transform[5], profiles[0].transform[2]
+        start = time.perf_counter()
+        time.sleep(0.4 if col == 0 else 0.05)
+        with lock:
+            spans.append((row, col, start, time.perf_counter()))
+        return [np.array(buffers[0])]
+    copy = Filter("slow_left_copy", slow_left, margin=10, releases_gil=True, flat_cost=True)
+    data = np.arange(400 * 300, dtype=np.float32).reshape(1, 400, 300)
+    source = qh.write_geotiff(tmp_path / "in.tif", data[0],
+                              transform=rasterio.Affine(1, 0, 0, 0, 1, 0))
+    with Engine(workers=2) as eng:
+        eng.min_parallel_pixels = 0
+        eng.stream(copy, [source], [str(tmp_path / "out.tif")])
+    assert _read(tmp_path / "out.tif").tobytes() == data.tobytes()
+    by_strip = {}
+    for row, col, t0, t1 in spans:
+        by_strip.setdefault(row, []).append((col, t0, t1))
+    rows = sorted(by_strip)
+    assert len(rows) >= 4 and all(len(by_strip[r]) == 2 for r in rows), by_strip
+    early = [later for earlier, later in zip(rows, rows[1:])
+             if min(t0 for _, t0, _ in by_strip[later]) <
+             max(t1 for _, _, t1 in by_strip[earlier])]
+    assert early, by_strip
