@@ -35,8 +35,8 @@ from ..io.reading import block_rows, read_into, read_profile
 from ..io.writing import RasterWriter, refuse_writing_over
 from .backends import ThreadBackend
 from .tasks import TileJob
-from ..tiling.strips import (MIN_STRIPS, SMALL_STREAM_PIXELS, STRIPS_IN_FLIGHT, minimum_budget, plan_strips,
-                             plan_tiles, strip_bytes)
+from ..tiling.strips import (MIN_STRIPS, SMALL_STREAM_PIXELS, STRIP_SHARE, STRIPS_IN_FLIGHT,
+                             minimum_budget, plan_strips, plan_tiles, strip_bytes)
 
 @contextmanager
 def bounded_gdal_cache(cache_bytes):
@@ -134,11 +134,13 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     strips = plan_strips(tiles, height, pixel_bytes * width, budget, workers, min_strips)
     computed = sum((t.rrow1 - t.rrow0) * (t.rcol1 - t.rcol0) for t in tiles)
     # a model's intermediate stays in memory for the next step, where it fits the cache
-    # and this run's budget (the memory bound holds either way)
+    # and, with the input strips, the strips' share of this run's budget (it replaces the
+    # output strips)
     out_bytes = sum(p.nbytes for p in out_profiles)
+    in_bytes = sum(p.count * np.dtype(p.dtype).itemsize for p in profiles) * width
     keep = (eng.cache is not None and out_bytes <= eng.cache.budget
-            and out_bytes + STRIPS_IN_FLIGHT * strip_bytes(strips, pixel_bytes * width)
-            <= budget)
+            and out_bytes + STRIPS_IN_FLIGHT * strip_bytes(strips, in_bytes)
+            <= budget * STRIP_SHARE)
     started = time.perf_counter()
     phases = {"read": 0.0, "compute": 0.0, "write": 0.0}
     with ExitStack() as stack:

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from .tiles import ROWS_PER_MARGIN, SMALL_MARGIN, make_tiles, tile_shape_for
 
 STRIPS_IN_FLIGHT = 3     # buffers of each file alive: one read or written beside two computed
+#: the budget's share for the strips' buffers; the tiles computed meanwhile (bands and
+#: temporaries, ``bytes_per_pixel``) get the rest
+STRIP_SHARE = 0.5
 MIN_STRIPS = 4           # enough strips for reading and writing to overlap the computing
 #: images up to this many pixels stream in one strip where the budget allows (bench/small_images.py)
 SMALL_STREAM_PIXELS = 2**21
@@ -53,18 +56,19 @@ def plan_tiles(height, width, margin, workers, bytes_per_pixel, memory_budget, t
     reach = min(margin, height)  # rows a strip reads around its core (windows clip)
     max_core = height
     if strip_pixel_bytes:
-        budget_rows = memory_budget // (STRIPS_IN_FLIGHT * strip_pixel_bytes * width)
+        budget_rows = _strip_rows(memory_budget, strip_pixel_bytes * width)
         max_core = max(1, budget_rows - 2 * reach)
+    tile_budget = memory_budget * (1 - STRIP_SHARE)
     if tile_size or margin <= SMALL_MARGIN or min_strips == 1:
         rows, cols = tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel,
-                                    memory_budget)
+                                    tile_budget)
         return make_tiles(height, width, margin, (min(rows, max_core), cols))
     rows = min(max(1, math.ceil(height / min_strips)), max_core)
     if not flat_cost:  # taller tiles would fall out of the caches
         rows = min(rows, ROWS_PER_MARGIN * reach)
     # one tile per worker across: a strip, even of one row of tiles, keeps them all busy
     cols = math.ceil(width / workers) if workers > 1 else width
-    per_worker = memory_budget / (2 * max(1, workers))  # tiles next to the strips
+    per_worker = tile_budget / max(1, workers)
     while cols > 1 and min(height, rows + 2 * margin) * min(width, cols + 2 * margin) * \
             bytes_per_pixel > per_worker:
         cols = math.ceil(cols / 2)
@@ -82,7 +86,7 @@ def plan_strips(tiles, height, bytes_per_row, memory_budget, workers, min_strips
             rows[-1] = (r0, r1, min(q0, tile.rrow0), max(q1, tile.rrow1), group + [tile])
         else:
             rows.append((tile.row0, tile.row1, tile.rrow0, tile.rrow1, [tile]))
-    budget_rows = memory_budget // max(1, STRIPS_IN_FLIGHT * bytes_per_row)
+    budget_rows = _strip_rows(memory_budget, bytes_per_row)
     per_strip = max(1, math.ceil(len(tiles) / min_strips))
     strips, current = [], None
     for r0, r1, q0, q1, group in rows:
@@ -104,6 +108,13 @@ def strip_bytes(strips, bytes_per_row):
     return max(s.read_rows for s in strips) * bytes_per_row
 
 
+def _strip_rows(memory_budget, bytes_per_row):
+    """Rows a strip may read: STRIPS_IN_FLIGHT of them in the strips' share of the budget."""
+    return int(memory_budget * STRIP_SHARE) // max(1, STRIPS_IN_FLIGHT * bytes_per_row)
+
+
 def minimum_budget(margin, width, bytes_per_row_pixel):
-    """The smallest memory budget a streamed run of this margin can work in (bytes)."""
-    return STRIPS_IN_FLIGHT * (2 * margin + 1) * width * bytes_per_row_pixel
+    """The smallest memory budget a streamed run of this margin can work in (bytes): its
+    strips' share holds STRIPS_IN_FLIGHT strips of the margin on both sides and one row."""
+    return math.ceil(STRIPS_IN_FLIGHT * (2 * margin + 1) * width * bytes_per_row_pixel
+                     / STRIP_SHARE)

@@ -113,21 +113,27 @@ def test_a_streamed_pipeline_equals_the_pipeline_in_memory(dsm, tmp_path, worker
 
 
 def test_strips_bound_memory_and_cover_the_image():
+    """The strips' buffers (STRIPS_IN_FLIGHT of them) fit their share of the budget, and
+    with one tile per worker computed beside them (60 bytes a pixel) the whole budget."""
+    from tilewise.engine.tiling.strips import STRIP_SHARE
     for height, width, margin in ((1000, 800, 0), (1000, 800, 3), (10980, 10980, 101),
-                                  (7, 5, 50), (1, 9000, 2)):
+                                  (7, 5, 50), (1, 9000, 2), (20000, 20000, 100)):
         for budget in (2**22, 2**26, 2**32):
-            pixel = 12
-            try_budget = max(budget, minimum_budget(min(margin, height), width, pixel))
-            tiles = plan_tiles(height, width, margin, 2, 60, try_budget,
-                               strip_pixel_bytes=pixel)
-            strips = plan_strips(tiles, height, pixel * width, try_budget, 2)
-            rows = [r for s in strips for r in range(s.row0, s.row1)]
-            assert rows == list(range(height))  # cores cover the image once, in order
-            assert sum(len(s.tiles) for s in strips) == len(tiles)
-            for s in strips:
-                assert all(s.read0 <= t.rrow0 and t.rrow1 <= s.read1 for t in s.tiles)
-                assert 3 * s.read_rows * pixel * width <= try_budget, (height, width, margin,
-                                                                       budget)
+            for flat_cost in (False, True):
+                pixel = 12
+                try_budget = max(budget, minimum_budget(min(margin, height), width, pixel))
+                tiles = plan_tiles(height, width, margin, 2, 60, try_budget,
+                                   strip_pixel_bytes=pixel, flat_cost=flat_cost)
+                strips = plan_strips(tiles, height, pixel * width, try_budget, 2)
+                rows = [r for s in strips for r in range(s.row0, s.row1)]
+                assert rows == list(range(height))  # cores cover the image once, in order
+                assert sum(len(s.tiles) for s in strips) == len(tiles)
+                held = max(3 * s.read_rows * pixel * width for s in strips)
+                tile = max((t.rrow1 - t.rrow0) * (t.rcol1 - t.rcol0) for t in tiles) * 60
+                assert held <= STRIP_SHARE * try_budget, (height, width, margin, budget)
+                assert held + 2 * tile <= try_budget, (height, width, margin, budget)
+                for s in strips:
+                    assert all(s.read0 <= t.rrow0 and t.rrow1 <= s.read1 for t in s.tiles)
 
 
 def test_tall_tiles_recompute_little_of_a_wide_margin():
