@@ -259,9 +259,10 @@ class ProcessPool:
 
 
 def _pickle_context(job):
-    """What every tile of a run shares: the op, its params and the rasters."""
+    """What every tile of a run shares: the op, its params, the rasters and where the
+    outputs' rows start (TileJob without its tile)."""
     try:
-        return pickle.dumps((job.op, job.params, job.inputs, job.outputs),
+        return pickle.dumps((job.op, job.params, job.inputs, job.outputs, job.out_row),
                             protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, AttributeError, TypeError) as exc:
         raise TilewiseError(

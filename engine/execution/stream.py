@@ -112,9 +112,10 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     _check_targets(sources, targets, len(out_profiles))
     first = profiles[0]
     height, width = first.height, first.width
-    pixel_bytes = sum(p.count * np.dtype(p.dtype).itemsize for p in profiles + out_profiles)
+    in_pixel = sum(p.count * np.dtype(p.dtype).itemsize for p in profiles)
+    out_pixel = sum(p.count * np.dtype(p.dtype).itemsize for p in out_profiles)
     budget = eng.memory_budget
-    need = minimum_budget(min(margin, height), width, pixel_bytes)
+    need = minimum_budget(min(margin, height), width, in_pixel, out_pixel)
     if need > budget:
         raise InputError("memory", f"a memory budget of {budget / 2**20:.0f} MiB is too small "
                          f"for this run: strips {2 * margin + 1} rows tall (the margin of "
@@ -129,17 +130,18 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     # allows
     min_strips = MIN_STRIPS if height * width > SMALL_STREAM_PIXELS else 1
     tiles = plan_tiles(height, width, margin, workers, bytes_per_pixel(profiles + out_profiles),
-                       budget, eng.tile_size, strip_pixel_bytes=pixel_bytes,
-                       min_strips=min_strips, flat_cost=getattr(op, "flat_cost", False))
-    strips = plan_strips(tiles, height, pixel_bytes * width, budget, workers, min_strips)
+                       budget, eng.tile_size, strip_pixel_bytes=in_pixel,
+                       min_strips=min_strips, flat_cost=getattr(op, "flat_cost", False),
+                       out_pixel_bytes=out_pixel)
+    strips = plan_strips(tiles, height, in_pixel * width, budget, workers, min_strips,
+                         out_pixel * width)
     computed = sum((t.rrow1 - t.rrow0) * (t.rcol1 - t.rcol0) for t in tiles)
     # a model's intermediate stays in memory for the next step, where it fits the cache
     # and, with the input strips, the strips' share of this run's budget (it replaces the
     # output strips)
     out_bytes = sum(p.nbytes for p in out_profiles)
-    in_bytes = sum(p.count * np.dtype(p.dtype).itemsize for p in profiles) * width
     keep = (eng.cache is not None and out_bytes <= eng.cache.budget
-            and out_bytes + STRIPS_IN_FLIGHT * strip_bytes(strips, in_bytes)
+            and out_bytes + STRIPS_IN_FLIGHT * strip_bytes(strips, in_pixel * width)
             <= budget * STRIP_SHARE)
     started = time.perf_counter()
     phases = {"read": 0.0, "compute": 0.0, "write": 0.0}
@@ -155,7 +157,9 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
         pools = [BufferPool(eng.create, p, tallest) for p in profiles]
         # kept for a model's next step: the tiles write into the whole output, no copy
         kept = [eng.create(p) for p in out_profiles] if keep else []
-        out_pools = [] if keep else [BufferPool(eng.create, p, tallest) for p in out_profiles]
+        # the outputs' buffers hold a strip's core rows only: no tile writes the others
+        most = max(strip.row1 - strip.row0 for strip in strips)
+        out_pools = [] if keep else [BufferPool(eng.create, p, most) for p in out_profiles]
         stack.callback(lambda: [pool.release() for pool in pools + out_pools])
         stack.callback(lambda: eng.release(*kept))  # adopted ones: the cache's, no more ours
 
@@ -164,9 +168,10 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
                     for pool, p in zip(pools, profiles)]
 
         def outputs_of(strip):
-            shapes = [p.window(strip.read0, 0, strip.read_rows, width) for p in out_profiles]
+            shapes = [p.window(strip.row0, 0, strip.row1 - strip.row0, width)
+                      for p in out_profiles]
             if keep:
-                return [RasterWindow(whole, strip.read0, p) for whole, p in zip(kept, shapes)]
+                return [RasterWindow(whole, strip.row0, p) for whole, p in zip(kept, shapes)]
             return [pool.take(p) for pool, p in zip(out_pools, shapes)]
 
         def give_back(windows, which):
@@ -181,9 +186,8 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
 
         def write(strip, rasters):
             t0 = time.perf_counter()
-            core = slice(strip.row0 - strip.read0, strip.row1 - strip.read0)
             for out, raster in zip(writers, rasters):
-                out.write(raster.array[:, core, :], strip.row0)
+                out.write(raster.array, strip.row0)
             phases["write"] += time.perf_counter() - t0
 
         ins = inputs_of(strips[0])
@@ -243,7 +247,8 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
                     following = inputs_of(strips[k + 1])
                     next_read = reader.submit(read, strips[k + 1], following)
                 jobs = [TileJob(op, params, tuple(r.ref for r in ins),
-                                tuple(r.ref for r in outs), strip.local(tile))
+                                tuple(r.ref for r in outs), strip.local(tile),
+                                out_row=strip.row0 - strip.read0)
                         for tile in strip.tiles]
                 computing.append((strip, computer.submit(compute, strip, jobs), ins, outs))
                 if k + 1 < len(strips):

@@ -18,6 +18,8 @@ class TileJob:
     inputs: tuple       # RasterRef
     outputs: tuple      # RasterRef (empty for a Reducer)
     tile: object        # tiling.Tile
+    out_row: int = 0    # the outputs' first row is the tile's row ``out_row`` (a strip's
+    #                     output buffers hold its core rows only)
 
 
 def tile_jobs(op, params, inputs, outputs, tiles):
@@ -74,8 +76,10 @@ def _filter(job, sources, targets):
     profiles = [ref.profile.window(tile.rrow0, tile.rcol0, *tile.read_shape) for ref in job.inputs]
     cores = compute_tile(job.op, job.params, buffers, profiles, tile,
                          [ref.profile for ref in job.outputs])
+    rows, cols = tile.core_slices
+    rows = slice(rows.start - job.out_row, rows.stop - job.out_row)
     for core, target in zip(cores, targets):
-        np.copyto(target[(slice(None),) + tile.core_slices], core, casting="same_kind")
+        np.copyto(target[:, rows, cols], core, casting="same_kind")
 
 
 def compute_tile(op, params, buffers, profiles, tile, out_profiles):

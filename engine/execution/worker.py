@@ -119,7 +119,8 @@ def main(conn, parent_pid, preload=()):
                 raise RuntimeError(f"tile of run {tile_run} arrived without its context")
             if isinstance(context, bytes):  # unpickle once per run; errors reach every tile
                 context = pickle.loads(context)
-            result = run_job(TileJob(*context, tile), maps.view)
+            op, params, inputs, outputs, out_row = context
+            result = run_job(TileJob(op, params, inputs, outputs, tile, out_row), maps.view)
             answer = ("ok", job_id, result, capture.drain())
         except BaseException as exc:  # report everything; the parent decides
             answer = ("error", job_id, f"{type(exc).__name__}: {exc}", traceback.format_exc(),

@@ -44,20 +44,24 @@ class Strip:
 
 
 def plan_tiles(height, width, margin, workers, bytes_per_pixel, memory_budget, tile_size=0,
-               strip_pixel_bytes=0, min_strips=MIN_STRIPS, flat_cost=False):
+               strip_pixel_bytes=0, min_strips=MIN_STRIPS, flat_cost=False, out_pixel_bytes=0):
     """Tiles for a streamed run (see the module docstring for their shape).
 
     ``bytes_per_pixel``: what a tile holds per pixel while computed (bands, temporaries);
-    ``strip_pixel_bytes``: what a strip buffer holds per pixel (input and output bands).
-    A row of tiles always fits a strip of the budget: their core is at most the rows that
-    STRIPS_IN_FLIGHT strips of the image's width hold, less the margins. ``min_strips=1``
-    (a small image, where overlap earns nothing): the tiles of an in-memory run.
+    ``strip_pixel_bytes``: what a strip buffer holds per pixel of the rows it reads (input
+    bands; and output bands, unless ``out_pixel_bytes`` gives those, held for the strip's
+    core rows only). A row of tiles always fits a strip of the budget: their core is at
+    most the rows that STRIPS_IN_FLIGHT strips of the image's width hold in the strips'
+    share, less the margins. ``min_strips=1`` (a small image, where overlap earns nothing):
+    the tiles of an in-memory run. ``flat_cost`` (see ``Filter``): tiles as tall as a
+    strip, so that only the strips' edges recompute rows.
     """
     reach = min(margin, height)  # rows a strip reads around its core (windows clip)
     max_core = height
     if strip_pixel_bytes:
-        budget_rows = _strip_rows(memory_budget, strip_pixel_bytes * width)
-        max_core = max(1, budget_rows - 2 * reach)
+        share = int(memory_budget * STRIP_SHARE) // (STRIPS_IN_FLIGHT * width)
+        max_core = max(1, (share - strip_pixel_bytes * 2 * reach)
+                       // (strip_pixel_bytes + out_pixel_bytes))
     tile_budget = memory_budget * (1 - STRIP_SHARE)
     if tile_size or margin <= SMALL_MARGIN or min_strips == 1:
         rows, cols = tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel,
@@ -75,10 +79,13 @@ def plan_tiles(height, width, margin, workers, bytes_per_pixel, memory_budget, t
     return make_tiles(height, width, margin, (rows, cols))
 
 
-def plan_strips(tiles, height, bytes_per_row, memory_budget, workers, min_strips=MIN_STRIPS):
+def plan_strips(tiles, height, bytes_per_row, memory_budget, workers, min_strips=MIN_STRIPS,
+                out_bytes_per_row=0):
     """Group consecutive rows of ``tiles`` into strips whose buffers, STRIPS_IN_FLIGHT at
-    a time, fit ``memory_budget``; each strip holds at least ``workers`` tiles where the
-    image allows, and there are ``min_strips`` strips or more where the tiles allow."""
+    a time, fit the strips' share of ``memory_budget`` (``bytes_per_row`` for each row a
+    strip reads, ``out_bytes_per_row`` more for each of its core rows); each strip holds at
+    least ``workers`` tiles where the image allows, and there are ``min_strips`` strips or
+    more where the tiles allow."""
     rows = []  # (row0, row1, read0, read1, tiles) per row of tiles
     for tile in tiles:
         if rows and rows[-1][0] == tile.row0:
@@ -86,13 +93,14 @@ def plan_strips(tiles, height, bytes_per_row, memory_budget, workers, min_strips
             rows[-1] = (r0, r1, min(q0, tile.rrow0), max(q1, tile.rrow1), group + [tile])
         else:
             rows.append((tile.row0, tile.row1, tile.rrow0, tile.rrow1, [tile]))
-    budget_rows = _strip_rows(memory_budget, bytes_per_row)
+    share = int(memory_budget * STRIP_SHARE) // STRIPS_IN_FLIGHT
     per_strip = max(1, math.ceil(len(tiles) / min_strips))
     strips, current = [], None
     for r0, r1, q0, q1, group in rows:
         if current is not None:
             c0, c1, cq0, cq1, ctiles = current
-            fits = max(cq1, q1) - cq0 <= budget_rows
+            fits = (max(cq1, q1) - cq0) * bytes_per_row + (r1 - c0) * out_bytes_per_row \
+                <= max(share, 1)
             wanted = len(ctiles) < max(workers, 1) or len(ctiles) + len(group) <= per_strip
             if fits and wanted:
                 current = (c0, r1, cq0, max(cq1, q1), ctiles + group)
@@ -103,18 +111,15 @@ def plan_strips(tiles, height, bytes_per_row, memory_budget, workers, min_strips
     return [Strip(i, r0, r1, q0, q1, tuple(t)) for i, (r0, r1, q0, q1, t) in enumerate(strips)]
 
 
-def strip_bytes(strips, bytes_per_row):
-    """Bytes of the largest strip's buffers."""
-    return max(s.read_rows for s in strips) * bytes_per_row
+def strip_bytes(strips, bytes_per_row, out_bytes_per_row=0):
+    """Bytes of the largest strip's buffers (as ``plan_strips`` counts them)."""
+    return max(s.read_rows * bytes_per_row + (s.row1 - s.row0) * out_bytes_per_row
+               for s in strips)
 
 
-def _strip_rows(memory_budget, bytes_per_row):
-    """Rows a strip may read: STRIPS_IN_FLIGHT of them in the strips' share of the budget."""
-    return int(memory_budget * STRIP_SHARE) // max(1, STRIPS_IN_FLIGHT * bytes_per_row)
-
-
-def minimum_budget(margin, width, bytes_per_row_pixel):
+def minimum_budget(margin, width, bytes_per_row_pixel, out_pixel_bytes=0):
     """The smallest memory budget a streamed run of this margin can work in (bytes): its
-    strips' share holds STRIPS_IN_FLIGHT strips of the margin on both sides and one row."""
-    return math.ceil(STRIPS_IN_FLIGHT * (2 * margin + 1) * width * bytes_per_row_pixel
-                     / STRIP_SHARE)
+    strips' share holds STRIPS_IN_FLIGHT strips of the margin on both sides and one row
+    (``bytes_per_row_pixel`` for every row read, ``out_pixel_bytes`` for the core row)."""
+    return math.ceil(STRIPS_IN_FLIGHT * ((2 * margin + 1) * bytes_per_row_pixel
+                                         + out_pixel_bytes) * width / STRIP_SHARE)

@@ -182,14 +182,15 @@ def test_zonal_statistics_of_polygons_spanning_the_raster_run_within_the_budget(
 @CGROUP_V1
 def test_the_seed_pipeline_streams_under_a_hard_limit(big, tmp_path, plugin_parent_dir):
     """tilewise:pipeline with the seed document (mask -> fill -> mean, fused) on the 114 MiB
-    raster, MEMORY=96 (its 101-px margin needs 76 MiB: strips of 38 MiB in half the budget,
-    the tiles beside them in the other half): its three outputs (256 MiB)
+    raster, MEMORY=64 (its 101-px margin needs 24 MiB: three strips of 203 rows of the input
+    and one core row of the outputs in half the budget, the tiles beside them in the other
+    half): its three outputs (256 MiB)
     and the input never held whole, under a hard limit of the budget + SEED_HEADROOM for
     every process together, below what the run in memory needs (TILEWISE_TEST_STREAM=0: it
     was killed); bit for bit the run without a limit, in memory. The page cache of the
     written files counts against the limit and is reclaimed when it is reached, so the
     limit may be hit (failcnt), but nothing is killed."""
-    budget = 96
+    budget = 64
     seed = os.path.join(os.path.dirname(qh.__file__), os.pardir, "resources", "pipelines",
                         "seed.json")
     args = ["tilewise:pipeline", "--", f"PIPELINE={os.path.abspath(seed)}", f"INPUTS={big}",
