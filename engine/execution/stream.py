@@ -211,8 +211,9 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
                                       busy_caller=True, cancel=cancelled))
             spans.append((t0, time.perf_counter()))
 
-        def report():
-            eng.report(sum(len(strips[i].tiles) * f for i, f in fractions.items()) / len(tiles))
+        def report():  # a copy: a strip's thread may add its entry meanwhile
+            done = list(fractions.items())
+            eng.report(sum(len(strips[i].tiles) * f for i, f in done) / len(tiles))
 
         def finish_oldest():
             nonlocal last_write
