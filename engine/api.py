@@ -172,7 +172,8 @@ class Engine(Holding):
             for profile in out_profiles:
                 outputs.append(self.create(profile))
             jobs = self._jobs(filter, params, inputs, outputs, margin,
-                              bytes_per_pixel(profiles + out_profiles))
+                              bytes_per_pixel(profiles + out_profiles, filter,
+                                              len(profiles)))
             self._run(filter.name, jobs, lambda i, r: None)
         except BaseException:
             self.release(*outputs)

@@ -39,6 +39,10 @@ class Filter:
     ``flat_cost`` says the filter's cost per pixel does not depend on the tile's size or
     shape (GDAL's FillNodata), so that an in-memory run cuts it into as few tiles as the
     workers and memory allow, full width: its margins are then recomputed least.
+    ``temporaries(profiles)``: bytes the filter holds per pixel of a tile's read window
+    beyond its input and output bands, from its input profiles (measured for FillNodata);
+    None: TEMP_FACTOR float64 values per band (``tiling.tiles.bytes_per_pixel``). Tiles are
+    sized with it where the memory budget is short.
     ``fusable`` says the filter only needs its margin (no global dependency), so a
     Pipeline may run it inside a fused tile pass. ``core_only`` marks engine-internal
     filters whose ``func(buffers, profiles, params, tile)`` returns just the tile's core.
@@ -57,6 +61,7 @@ class Filter:
     fusable: bool = True
     core_only: bool = False
     flat_cost: bool = False
+    temporaries: Callable = None
 
     def margin_for(self, params):
         if self.margin is None:

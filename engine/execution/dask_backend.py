@@ -209,7 +209,8 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     cpu0 = cluster.scheduler_cpu()
     started = time.perf_counter()
     height, width = profiles[0].height, profiles[0].width
-    tiles = plan_tiles(height, width, margin, workers, bytes_per_pixel(profiles + out_profiles),
+    tiles = plan_tiles(height, width, margin, workers,
+                       bytes_per_pixel(profiles + out_profiles, op, len(profiles)),
                        eng.memory_budget, eng.tile_size)
     groups = group_tiles(tiles, width, workers)
     # bands of tiles (same core rows), written whole, in order

@@ -32,7 +32,7 @@ from ..plan.checks import check_step
 from ..tiling.tiles import bytes_per_pixel
 from ..plan.pipeline import fused_filter, pipeline_inputs, plan
 from ..io.reading import block_rows, read_into, read_profile
-from ..io.writing import RasterWriter, refuse_writing_over
+from ..io.writing import RasterWriter, block_rows_for, refuse_writing_over
 from .backends import ThreadBackend
 from .tasks import TileJob
 from ..tiling.strips import (MIN_STRIPS, SMALL_STREAM_PIXELS, STRIP_SHARE, STRIPS_IN_FLIGHT,
@@ -61,7 +61,6 @@ STRIPS_COMPUTING = 2     # strips whose tiles run at once (on threads): one endi
 PROGRESS_SECONDS = 0.1
 
 GDAL_CACHE_FLOOR = 16 * 2**20
-OUTPUT_BLOCK_ROWS = 512  # the tallest blocks an output gets unless told (COG: 512, GTiff: 256)
 
 
 def gdal_cache_bytes(budget, block_row_bytes=0):
@@ -73,10 +72,10 @@ def gdal_cache_bytes(budget, block_row_bytes=0):
     return min(max(GDAL_CACHE_FLOOR, 2 * block_row_bytes), budget // 4)
 
 
-def _block_row_bytes(sources, profiles, out_profiles):
+def _block_row_bytes(sources, profiles, out_profiles, options, driver):
     """Bytes of the largest row of blocks (every band) among the inputs and the outputs."""
     rows = [min(p.height, block_rows(path)) for path, p in zip(sources, profiles)]
-    rows += [min(p.height, OUTPUT_BLOCK_ROWS) for p in out_profiles]
+    rows += [block_rows_for(p, options, driver) for p in out_profiles]
     return max(r * p.width * p.count * np.dtype(p.dtype).itemsize
                for r, p in zip(rows, profiles + out_profiles))
 
@@ -122,17 +121,18 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
                          f"{margin} pixels on both sides) need at least "
                          f"{math.ceil(need / 2**20)} MiB")
     # the strips share the budget with GDAL's block cache (bounded_gdal_cache)
-    cache_bytes = gdal_cache_bytes(budget, _block_row_bytes(sources, profiles, out_profiles))
+    cache_bytes = gdal_cache_bytes(budget, _block_row_bytes(sources, profiles, out_profiles,
+                                                            options, driver))
     budget = max(need, budget - cache_bytes)
     workers = eng.backends.workers_for(height * width)
     # a small image gains nothing from overlap: strips would only add margins and waits (a
     # 1 Mpx fill in four strips took 1.55x its in-memory run); one strip where the budget
     # allows
     min_strips = MIN_STRIPS if height * width > SMALL_STREAM_PIXELS else 1
-    tiles = plan_tiles(height, width, margin, workers, bytes_per_pixel(profiles + out_profiles),
-                       budget, eng.tile_size, strip_pixel_bytes=in_pixel,
-                       min_strips=min_strips, flat_cost=getattr(op, "flat_cost", False),
-                       out_pixel_bytes=out_pixel)
+    tiles = plan_tiles(height, width, margin, workers,
+                       bytes_per_pixel(profiles + out_profiles, op, len(profiles)), budget,
+                       eng.tile_size, strip_pixel_bytes=in_pixel, min_strips=min_strips,
+                       flat_cost=getattr(op, "flat_cost", False), out_pixel_bytes=out_pixel)
     strips = plan_strips(tiles, height, in_pixel * width, budget, workers, min_strips,
                          out_pixel * width)
     computed = sum((t.rrow1 - t.rrow0) * (t.rcol1 - t.rcol0) for t in tiles)

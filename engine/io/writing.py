@@ -11,7 +11,7 @@ from ..core.errors import InputError
 from ..store.segments import owner_alive, owner_token
 from .gdal_errors import gdal_failures
 from .gdal_lock import GDAL_IO
-from .options import adapt_options, check_options
+from .options import adapt_options, check_options, parse_options
 from .reading import _rasterio
 
 
@@ -40,6 +40,21 @@ def write_raster(array, profile, path, options=(), driver="GTiff"):
 TILED_FROM_PIXELS = 2**22  # GeoTIFF outputs of 4 Mpx or more are tiled unless told otherwise
 #: creation options a GeoTIFF does not keep: a file reopened to flush would lose them
 _CREATION_ONLY = re.compile(r"LEVEL|QUALITY|MAX_Z_ERROR|^JXL_|^LERC_")
+
+
+def block_rows_for(profile, options=(), driver="GTiff"):
+    """Rows of the blocks ``RasterWriter`` gives a file of ``profile`` with these options:
+    BLOCKYSIZE (BLOCKSIZE for COG) where given, else GDAL's tiles (256 rows; COG 512),
+    fewer for a short raster. For sizing GDAL's block cache, not checked here: the writer
+    checks the options."""
+    creation = dict(o.split("=", 1) for o in parse_options(options) if "=" in o)
+    creation = {key.upper(): value for key, value in creation.items()}
+    key, default = ("BLOCKSIZE", 512) if driver == "COG" else ("BLOCKYSIZE", 256)
+    try:
+        rows = int(creation.get(key, default))
+    except ValueError:
+        rows = default
+    return max(1, min(profile.height, rows))
 
 
 class RasterWriter:

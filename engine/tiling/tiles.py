@@ -197,10 +197,15 @@ def tile_shape_for(tile_size, height, width, margin, workers, bytes_per_pixel, m
     return (min(int(tile_size), height), min(int(tile_size), width))
 
 
-def bytes_per_pixel(profiles):
+def bytes_per_pixel(profiles, op=None, inputs=0):
     """Bytes a tile holds per pixel for these input and output profiles: their bands plus
-    TEMP_FACTOR float64 temporaries each."""
+    TEMP_FACTOR float64 temporaries each, or plus what Filter ``op`` says it holds
+    (``Filter.temporaries`` of the first ``inputs`` profiles, its inputs)."""
     import numpy as np
+    temporaries = getattr(op, "temporaries", None)
+    if temporaries is not None:
+        return sum(p.count * np.dtype(p.dtype).itemsize for p in profiles) + \
+            temporaries(profiles[:inputs])
     return sum(p.count * np.dtype(p.dtype).itemsize + TEMP_FACTOR * 8 for p in profiles)
 
 

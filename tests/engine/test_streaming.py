@@ -415,3 +415,31 @@ def test_on_threads_the_next_strip_starts_while_the_last_tile_of_one_runs(tmp_pa
              if min(t0 for _, t0, _ in by_strip[later]) <
              max(t1 for _, _, t1 in by_strip[earlier])]
     assert early, by_strip
+
+
+def test_fill_tiles_are_sized_with_what_the_fill_holds():
+    """FillNodata holds about 15 bytes a pixel besides its bands (measured for float32): its
+    tiles are sized with that, not with three float64 temporaries per band, so a short
+    budget cuts them into fewer columns."""
+    from tilewise.engine import Profile
+    from tilewise.engine.tiling.tiles import bytes_per_pixel
+    band = Profile(1, 100, 100, "float32", nodata=-9999.0, transform=(1, 0, 0, 0, -1, 0),
+                   crs_wkt=None)
+    assert bytes_per_pixel([band, band], filters.fill_nodata, 1) == 4 + 4 + 16
+    assert bytes_per_pixel([band, band]) == 2 * (4 + 24)  # any other filter
+    narrow = plan_tiles(12000, 12000, 100, 2, bytes_per_pixel([band, band]), 2**28,
+                        strip_pixel_bytes=4, out_pixel_bytes=4, flat_cost=True)
+    wide = plan_tiles(12000, 12000, 100, 2, bytes_per_pixel([band, band], filters.fill_nodata,
+                                                            1), 2**28,
+                      strip_pixel_bytes=4, out_pixel_bytes=4, flat_cost=True)
+    assert len(wide) < len(narrow)
+
+
+def test_the_block_cache_follows_the_outputs_blocks():
+    from tilewise.engine import Profile
+    from tilewise.engine.io.writing import block_rows_for
+    big = Profile(1, 20000, 20000, "float32", nodata=None, transform=(1, 0, 0, 0, -1, 0),
+                  crs_wkt=None)
+    assert block_rows_for(big) == 256 and block_rows_for(big, (), "COG") == 512
+    assert block_rows_for(big, ("TILED=YES", "BLOCKYSIZE=1024", "BLOCKXSIZE=1024")) == 1024
+    assert block_rows_for(big.window(0, 0, 100, 20000), (), "COG") == 100

@@ -77,9 +77,15 @@ def gdal_fill(values, valid, max_distance, smoothing_iterations):
     return values
 
 
+def _temporaries(profiles):
+    # measured: 15.4 bytes a pixel for float32 (the band copied, the masks, GDAL's three
+    # work rasters: "last valid" rows, values, filter mask)
+    return 2 * np.dtype(profiles[0].dtype).itemsize + 8
+
+
 fill_nodata = Filter("fill_nodata", _fill_nodata, margin=_margin, outputs=_outputs, check=_check,
                      inputs=(1, 2), releases_gil=True, runs_in_caller=True,
-                     preload=("osgeo.gdal",), flat_cost=True)
+                     preload=("osgeo.gdal",), flat_cost=True, temporaries=_temporaries)
 """Fill ``band``'s nodata (or the pixels where the optional 2nd input is nonzero) like
 ``rasterio.fill.fillnodata`` on the whole image, bit for bit. Unfilled pixels keep their value.
 ``max_distance`` 0 means unlimited (GDAL's rule): then the whole image is one tile. GDAL
