@@ -31,37 +31,20 @@ from rasterio.windows import Window  # noqa: E402
 from _common import MAX_DISTANCE, REPO, qgis_process_env  # noqa: E402
 from streaming import write_big_dsm  # noqa: E402
 
-CGROUP = "/sys/fs/cgroup/memory"
-QGIS_PROCESS = "/usr/bin/qgis_process.bin"
+sys.path.insert(0, os.path.join(REPO, "tests"))
+import qgis_helpers  # noqa: E402
+
+QGIS_PROCESS = qgis_helpers.QGIS_PROCESS
 
 
 def run(name, argv, env, limit_mib=None):
-    group = os.path.join(CGROUP, f"tilewise-bench-{os.getpid()}-{name.replace(' ', '-')}")
-    os.makedirs(group)
-    try:
-        if limit_mib:
-            for knob in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"):
-                try:
-                    with open(os.path.join(group, knob), "w") as f:
-                        f.write(str(limit_mib * 2**20))
-                except OSError:
-                    pass  # no swap accounting: the memory limit alone
-        script = f'echo $$ > "{group}/cgroup.procs" && exec "$@"'
+    group = f"tilewise-bench-{os.getpid()}-{name.replace(' ', '-')}"
+    with qgis_helpers.memory_group(group, limit_mib) as (wrap, usage):
         t0 = time.perf_counter()
-        done = subprocess.run(["sh", "-c", script, "sh", QGIS_PROCESS, "run", *argv],
-                              env=env, capture_output=True, text=True)
+        done = subprocess.run([*wrap, QGIS_PROCESS, "run", *argv], env=env,
+                              capture_output=True, text=True)
         seconds = time.perf_counter() - t0
-        with open(os.path.join(group, "memory.max_usage_in_bytes")) as f:
-            peak = int(f.read())
-        with open(os.path.join(group, "memory.failcnt")) as f:
-            hits = int(f.read())
-    finally:
-        for _ in range(50):
-            try:
-                os.rmdir(group)
-                break
-            except OSError:
-                time.sleep(0.1)
+        peak, hits = usage()
     print(f"  {name:<12} exit {done.returncode:>3}, peak {peak / 2**20:6.0f} MiB, "
           f"limit hit {hits} times, {seconds:6.1f} s"
           + (f"   (limit {limit_mib} MiB)" if limit_mib else "   (no limit, in memory)"),
@@ -91,8 +74,8 @@ def main():
     p.add_argument("--input")
     p.add_argument("--work")
     a = p.parse_args()
-    if not os.access(CGROUP, os.W_OK):
-        sys.exit(f"{CGROUP} is not writable: run as root on cgroup v1")
+    if not os.access(qgis_helpers.CGROUP_MEMORY, os.W_OK):
+        sys.exit(f"{qgis_helpers.CGROUP_MEMORY} is not writable: run as root on cgroup v1")
     work = a.work or tempfile.mkdtemp(prefix="tilewise-hard-limit-")
     os.makedirs(work, exist_ok=True)
     src = a.input or write_big_dsm(os.path.join(work, f"dsm-{a.size}.tif"), a.size, 0.10, 0)

@@ -8,6 +8,8 @@ import configparser
 import importlib.util
 import os
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,40 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 QGIS_PLUGINS_DIR = "/usr/share/qgis/python/plugins"
 QGIS_PROCESS = "/usr/bin/qgis_process.bin"
 CRS = "EPSG:32631"
+CGROUP_MEMORY = "/sys/fs/cgroup/memory"  # cgroup v1, writable as root
+
+
+@contextmanager
+def memory_group(name, limit_mib=None):
+    """A cgroup v1 memory group ``name`` limited to ``limit_mib`` (memory and, where
+    accounted, swap; None: no limit), removed afterwards. Yields ``(wrap, usage)``: the
+    argv prefix that runs a command in the group, every process it starts included, and
+    ``usage()`` -> ``(peak bytes, times the limit was hit)``."""
+    group = os.path.join(CGROUP_MEMORY, name)
+    os.makedirs(group, exist_ok=True)
+    try:
+        if limit_mib:
+            with open(os.path.join(group, "memory.limit_in_bytes"), "w") as f:
+                f.write(str(limit_mib * 2**20))
+            try:  # no swapping around the limit
+                with open(os.path.join(group, "memory.memsw.limit_in_bytes"), "w") as f:
+                    f.write(str(limit_mib * 2**20))
+            except OSError:
+                pass  # no swap accounting: the memory limit alone
+
+        def usage():
+            with open(os.path.join(group, "memory.max_usage_in_bytes")) as f:
+                peak = int(f.read())
+            with open(os.path.join(group, "memory.failcnt")) as f:
+                return peak, int(f.read())
+        yield ("sh", "-c", f'echo $$ > "{group}/cgroup.procs" && exec "$@"', "sh"), usage
+    finally:
+        for _ in range(50):  # the last process may still be leaving the group
+            try:
+                os.rmdir(group)
+                break
+            except OSError:
+                time.sleep(0.1)
 
 _app = None
 _plugin = None  # kept alive: the provider's Python methods die with their wrapper

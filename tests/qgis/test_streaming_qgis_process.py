@@ -12,7 +12,7 @@ import qgis_helpers as qh
 from tilewise.engine import Engine, filters
 
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
-CGROUP = "/sys/fs/cgroup/memory"
+CGROUP = qh.CGROUP_MEMORY
 HEADROOM = 420  # MiB: qgis_process, its Python, two workers and the page cache (measured 340)
 SEED_HEADROOM = 340  # MiB: the seed pipeline in memory needs more (input and outputs ~370)
 ZONAL_HEADROOM = 200  # MiB: qgis_process and its Python, no worker processes (peak 171-174 in all)
@@ -38,34 +38,12 @@ def _qgis_process(tmp_path, plugin_parent_dir, argv, wrap=(), env=()):
 def _under_limit(budget, tmp_path, plugin_parent_dir, argv, headroom=HEADROOM):
     """qgis_process run ``argv`` in a cgroup of its own limited to ``budget`` + ``headroom``
     MiB: ``(result, peak bytes of every process together, times the limit was hit)``."""
-    group = os.path.join(CGROUP, f"tilewise-test-{os.getpid()}")
-    os.makedirs(group, exist_ok=True)
-    try:
-        with open(os.path.join(group, "memory.limit_in_bytes"), "w") as f:
-            f.write(str((budget + headroom) * 2**20))
-        with open(os.path.join(group, "memory.memsw.limit_in_bytes"), "a") as f:
-            try:
-                f.write(str((budget + headroom) * 2**20))  # no swapping around the limit
-            except OSError:
-                pass
-        script = f"echo $$ > {group}/cgroup.procs && exec \"$@\""
-        result = _qgis_process(tmp_path, plugin_parent_dir, argv,
-                               wrap=("sh", "-c", script, "sh"),
+    with qh.memory_group(f"tilewise-test-{os.getpid()}", budget + headroom) as (wrap, usage):
+        result = _qgis_process(tmp_path, plugin_parent_dir, argv, wrap=wrap,
                                env={"TILEWISE_CACHE": "0",
                                     "TILEWISE_STREAM": os.environ.get("TILEWISE_TEST_STREAM",
                                                                       "1")})
-        with open(os.path.join(group, "memory.max_usage_in_bytes")) as f:
-            peak = int(f.read())
-        with open(os.path.join(group, "memory.failcnt")) as f:
-            failures = int(f.read())
-    finally:
-        for _ in range(50):
-            try:
-                os.rmdir(group)
-                break
-            except OSError:
-                import time
-                time.sleep(0.1)
+        peak, failures = usage()
     return result, peak, failures
 
 
