@@ -51,8 +51,13 @@ class Profile:
         return (self.count, self.height, self.width)
 
     @property
+    def pixel_bytes(self):
+        """Bytes of one pixel, every band."""
+        return self.count * np.dtype(self.dtype).itemsize
+
+    @property
     def nbytes(self):
-        return self.count * self.height * self.width * np.dtype(self.dtype).itemsize
+        return self.height * self.width * self.pixel_bytes
 
     def replace(self, **changes):
         """A copy with ``changes`` applied (like ``dataclasses.replace``)."""

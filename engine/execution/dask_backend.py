@@ -216,7 +216,7 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     # bands of tiles (same core rows), written whole, in order
     bands = sorted({(t.row0, t.row1) for t in tiles})
     band_of = {r0: b for b, (r0, _) in enumerate(bands)}
-    out_pixel = sum(p.count * np.dtype(p.dtype).itemsize for p in out_profiles)
+    out_pixel = sum(p.pixel_bytes for p in out_profiles)
     task_bytes = max(sum((t.row1 - t.row0) * (t.col1 - t.col0) for t in g) for g in groups) \
         * out_pixel
     per_band = max(sum(1 for g in groups if any(t.row0 == r0 for t in g)) for r0, _ in bands)

@@ -22,8 +22,6 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 
-import numpy as np
-
 from ..core.errors import Cancelled, InputError
 from ..store.buffer_pool import BufferPool
 from ..store.raster import RasterWindow
@@ -76,8 +74,7 @@ def _block_row_bytes(sources, profiles, out_profiles, options, driver):
     """Bytes of the largest row of blocks (every band) among the inputs and the outputs."""
     rows = [min(p.height, block_rows(path)) for path, p in zip(sources, profiles)]
     rows += [block_rows_for(p, options, driver) for p in out_profiles]
-    return max(r * p.width * p.count * np.dtype(p.dtype).itemsize
-               for r, p in zip(rows, profiles + out_profiles))
+    return max(r * p.width * p.pixel_bytes for r, p in zip(rows, profiles + out_profiles))
 
 
 def check_sources(op, sources, params):
@@ -111,8 +108,8 @@ def stream(eng, op, sources, targets, params, options=(), driver="GTiff"):
     _check_targets(sources, targets, len(out_profiles))
     first = profiles[0]
     height, width = first.height, first.width
-    in_pixel = sum(p.count * np.dtype(p.dtype).itemsize for p in profiles)
-    out_pixel = sum(p.count * np.dtype(p.dtype).itemsize for p in out_profiles)
+    in_pixel = sum(p.pixel_bytes for p in profiles)
+    out_pixel = sum(p.pixel_bytes for p in out_profiles)
     budget = eng.memory_budget
     need = minimum_budget(min(margin, height), width, in_pixel, out_pixel)
     if need > budget:

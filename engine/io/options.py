@@ -34,6 +34,11 @@ def parse_options(options):
     return parsed
 
 
+def option_dict(options):
+    """Creation options (as ``parse_options`` takes them) as ``{KEY: value}``, unchecked."""
+    return dict(opt.split("=", 1) for opt in parse_options(options))
+
+
 def check_options(options, driver="GTiff"):
     """Validate creation options for ``driver``; returns them as a dict.
 
@@ -41,7 +46,7 @@ def check_options(options, driver="GTiff"):
     list; a 1x1 trial file in memory then catches what only the driver knows (for example a
     block size that is not a multiple of 16). Raises InputError("options") naming the option.
     """
-    parsed = dict(opt.split("=", 1) for opt in parse_options(options))
+    parsed = option_dict(options)
     allowed = _driver_options(driver)
     if allowed is None:
         return parsed

@@ -66,7 +66,11 @@ def block_rows(path):
     """Rows of the blocks of ``path``'s first band (1 for a file without blocks)."""
     rasterio, _ = _rasterio()
     with rasterio.open(os.fspath(path)) as ds:
-        return max(1, ds.block_shapes[0][0]) if ds.block_shapes else 1
+        return _block_rows(ds)
+
+
+def _block_rows(ds):
+    return max(1, ds.block_shapes[0][0]) if ds.block_shapes else 1
 
 
 def profile_of(ds):
@@ -102,7 +106,7 @@ def _read_into(path, out, threads, rows, bands=None):
     rasterio, _ = _rasterio()
     path = os.fspath(path)
     with rasterio.open(path) as ds:
-        per_block = max(1, ds.block_shapes[0][0]) if ds.block_shapes else 1
+        per_block = _block_rows(ds)
         compressed = ds.compression is not None
         height, width = ds.height, ds.width
     row0, row1 = rows if rows is not None else (0, height)

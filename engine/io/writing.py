@@ -11,7 +11,7 @@ from ..core.errors import InputError
 from ..store.segments import owner_alive, owner_token
 from .gdal_errors import gdal_failures
 from .gdal_lock import GDAL_IO
-from .options import adapt_options, check_options, parse_options
+from .options import adapt_options, check_options, option_dict
 from .reading import _rasterio
 
 
@@ -47,8 +47,7 @@ def block_rows_for(profile, options=(), driver="GTiff"):
     BLOCKYSIZE (BLOCKSIZE for COG) where given, else GDAL's tiles (256 rows; COG 512),
     fewer for a short raster. For sizing GDAL's block cache, not checked here: the writer
     checks the options."""
-    creation = dict(o.split("=", 1) for o in parse_options(options) if "=" in o)
-    creation = {key.upper(): value for key, value in creation.items()}
+    creation = option_dict(options)
     key, default = ("BLOCKSIZE", 512) if driver == "COG" else ("BLOCKYSIZE", 256)
     try:
         rows = int(creation.get(key, default))

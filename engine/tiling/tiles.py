@@ -201,12 +201,10 @@ def bytes_per_pixel(profiles, op=None, inputs=0):
     """Bytes a tile holds per pixel for these input and output profiles: their bands plus
     TEMP_FACTOR float64 temporaries each, or plus what Filter ``op`` says it holds
     (``Filter.temporaries`` of the first ``inputs`` profiles, its inputs)."""
-    import numpy as np
     temporaries = getattr(op, "temporaries", None)
     if temporaries is not None:
-        return sum(p.count * np.dtype(p.dtype).itemsize for p in profiles) + \
-            temporaries(profiles[:inputs])
-    return sum(p.count * np.dtype(p.dtype).itemsize + TEMP_FACTOR * 8 for p in profiles)
+        return sum(p.pixel_bytes for p in profiles) + temporaries(profiles[:inputs])
+    return sum(p.pixel_bytes + TEMP_FACTOR * 8 for p in profiles)
 
 
 def tiles_for(height, width, margin, workers, tile_size=0, bytes_per_pixel=32,
